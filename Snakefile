@@ -1,0 +1,19 @@
+# descent: fit every table in data/ with every optimizer variant of config/config.yaml and
+# compare each result with the exact optimum. See README.md; layout in ../shared/DESIGN.md.
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/fit.smk"
+include: "workflow/rules/plot.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report.html",
+        "results/report.md",
+        "results/summary.csv",

@@ -1,0 +1,370 @@
+"""Turn one variant of the configuration into a fit, measured against the exact optimum.
+
+A variant is plain data (a dict from ``config/config.yaml``); this module is the only place
+that maps it onto the objective, the optimizer core and the exact reference. The workflow,
+the command line and :class:`descent.GDRegressor` all go through :func:`fit_variant`.
+
+Problems are solved in *standardized* coordinates (centered and scaled features, centered and
+scaled target) unless a variant says ``standardize: false``, and always reported in the data's
+own units. Standardization is an exact reparametrisation: the penalty is defined on the
+original coefficients and transformed with them, so the optimum is the same point and the loss
+the same number in either coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from descent import objective as obj
+from descent.features import Design, from_original, to_original
+from descent.optim.aliases import make_optimizer
+from descent.optim.schedules import make_schedule
+from descent.optim.solver import SolveResult, multistart
+
+#: Every key a variant may set, with its default. workflow/schemas/config.schema.yaml mirrors it.
+VARIANT_DEFAULTS: dict[str, Any] = {
+    "optimizer": "gd",
+    "family": "linear",
+    "learning_rate": "auto",
+    "lr_factor": 1.0,
+    "schedule": None,
+    "penalty": None,
+    "batch_size": None,
+    "max_iter": 5000,
+    "max_passes": None,
+    "tol": 1e-12,
+    "gtol": 1e-9,
+    "seed": 0,
+    "restarts": 1,
+    "standardize": True,
+    "datasets": None,
+    "options": {},
+}
+MAX_PATH_TERMS = 50  # record optimizer paths (for the contour plot) up to this many coefficients
+
+
+def resolve_variant(variant: dict[str, Any]) -> dict[str, Any]:
+    """Fill in defaults and reject unknown keys, so a typo never silently does nothing."""
+    unknown = sorted(set(variant) - set(VARIANT_DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown variant key(s) {unknown}; valid: {sorted(VARIANT_DEFAULTS)}")
+    merged = {**VARIANT_DEFAULTS, **variant}
+    merged["options"] = dict(merged["options"] or {})
+    if merged["optimizer"] == "sgd" and merged["batch_size"] is None:
+        merged["batch_size"] = 1
+    return merged
+
+
+# --- coordinates --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coordinates:
+    """Where a problem is solved: ``X_s = (X − x_center)/x_scale``, ``y_s = (y − y_center)/y_scale``.
+
+    The intercept column keeps center 0 and scale 1. ``identity`` coordinates solve the problem
+    exactly as the data give it.
+    """
+
+    x_center: np.ndarray
+    x_scale: np.ndarray
+    y_center: float
+    y_scale: float
+    intercept: bool
+
+    def X(self, X: np.ndarray) -> np.ndarray:
+        """The design in these coordinates (a copy)."""
+        return (np.asarray(X, dtype=float) - self.x_center) / self.x_scale
+
+    def y(self, y: np.ndarray) -> np.ndarray:
+        """The target in these coordinates (a copy)."""
+        return (np.asarray(y, dtype=float) - self.y_center) / self.y_scale
+
+    def to_original(self, w: np.ndarray) -> np.ndarray:
+        """Coefficients back to the data's units (exact inverse of :meth:`from_original`)."""
+        out = self.y_scale * to_original(w, self.x_center, self.x_scale, self.intercept)
+        if self.intercept:
+            out[0] += self.y_center
+        return out
+
+    def from_original(self, w: np.ndarray) -> np.ndarray:
+        """Coefficients in the data's units to these coordinates."""
+        w = np.array(w, dtype=float, copy=True)
+        if self.intercept:
+            w[0] -= self.y_center
+        return from_original(w / self.y_scale, self.x_center, self.x_scale, self.intercept)
+
+    def penalty(self, l1: np.ndarray, l2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Penalty weights in these coordinates, so that the objective is the same function.
+
+        The loss is divided by ``y_scale²`` and ``w_j = y_scale·v_j/x_scale_j``, so an L1 weight
+        becomes ``λ1/(y_scale·x_scale_j)`` and an L2 weight ``λ2/x_scale_j²``.
+        """
+        return l1 / (self.y_scale * self.x_scale), l2 / self.x_scale**2
+
+
+def coordinates(design: Design, standardize: bool = True) -> Coordinates:
+    """Standardized coordinates of a design (the identity when ``standardize`` is false)."""
+    p = len(design.terms)
+    if not standardize:
+        return Coordinates(np.zeros(p), np.ones(p), 0.0, 1.0, design.intercept)
+    y = np.asarray(design.y, dtype=float)
+    center = float(np.mean(y)) if design.intercept else 0.0
+    spread = float(np.std(y)) if design.intercept else float(np.sqrt(np.mean(y**2)))
+    spread = spread if spread > 0 and math.isfinite(spread) else 1.0
+    return Coordinates(np.asarray(design.center, dtype=float), np.asarray(design.scale, dtype=float),
+                       center, spread, design.intercept)
+
+
+def compute_stats(design: Design, standardize: bool = True) -> obj.GramStats:
+    """Gram statistics and the orthogonal factorization in the solving coordinates, one pass."""
+    frame = coordinates(design, standardize)
+    return obj.gram_stats(frame.X(design.X), frame.y(design.y))
+
+
+def penalty_in_original_units(design: Design, penalty: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-term L1 and L2 weights of ``alpha·(l1_ratio·‖w‖₁ + 0.5·(1−l1_ratio)·‖w‖²)``.
+
+    scikit-learn's ElasticNet convention with our loss ``0.5·mean(r²)``: ``alpha`` is
+    ``Lasso(alpha)`` / ``ElasticNet(alpha, l1_ratio)`` exactly and ``Ridge(alpha=n·alpha)``.
+    The intercept is never penalized.
+    """
+    p = len(design.terms)
+    if not penalty:
+        return np.zeros(p), np.zeros(p)
+    alpha = float(penalty.get("alpha", 0.0))
+    l1_ratio = float(penalty.get("l1_ratio", 0.0))
+    mask = np.array([t != "intercept" for t in design.terms], dtype=float)
+    return alpha * l1_ratio * mask, alpha * (1.0 - l1_ratio) * mask
+
+
+def problem_in(frame: Coordinates, design: Design, stats: obj.GramStats,
+               penalty: dict | None) -> obj.LeastSquares:
+    """The least-squares objective of a design in the given coordinates."""
+    l1, l2 = frame.penalty(*penalty_in_original_units(design, penalty))
+    return obj.LeastSquares(frame.X(design.X), frame.y(design.y), l1_weights=l1, l2_weights=l2,
+                            gram_stats=stats)
+
+
+def standardized_problem(design: Design, stats: obj.GramStats,
+                         penalty: dict | None) -> tuple[obj.LeastSquares, Coordinates]:
+    """The objective in standardized coordinates (``stats`` must be of the same coordinates)."""
+    frame = coordinates(design)
+    return problem_in(frame, design, stats, penalty), frame
+
+
+# --- learning rate --------------------------------------------------------------------------
+
+
+def learning_rate(variant: dict, problem: Any, batch_size: int | None) -> float:
+    """The initial learning rate: a number, or ``lr_factor/L`` with L the Lipschitz constant.
+
+    For sampled gradients L is the largest single-row curvature ``max ‖x_i‖² + λ2``, so the
+    default is safe for every mini-batch, not only for the full batch.
+    """
+    lr = variant["learning_rate"]
+    if lr != "auto":
+        return float(lr)
+    L = float(problem.lipschitz())
+    if batch_size is not None and batch_size < problem.n_samples:
+        L = max(L, row_curvature(problem))
+    return float(variant["lr_factor"]) / L
+
+
+def row_curvature(problem: Any, chunk_rows: int = 1 << 18) -> float:
+    """Largest single-sample curvature ``max_i ‖x_i‖²`` plus the largest L2 weight (chunked)."""
+    X = problem.X
+    peak = 0.0
+    for start in range(0, X.shape[0], chunk_rows):
+        chunk = np.asarray(X[start : start + chunk_rows], dtype=float)
+        peak = max(peak, float(np.max(np.einsum("ij,ij->i", chunk, chunk))))
+    return peak + float(np.max(problem.l2_weights, initial=0.0))
+
+
+def schedule_of(spec: dict | None, lr0: float) -> Any:
+    """A ``step -> lr`` function from ``{name: step_decay, every: 100, ...}``, or ``lr0``."""
+    if not spec:
+        return lr0
+    options = {k: v for k, v in spec.items() if k != "name"}
+    return make_schedule(spec["name"], lr0, **options)
+
+
+def unstable(optimizer: str, lr: float, L: float, options: dict) -> bool:
+    """Whether a step is beyond the stability limit, known before the run.
+
+    GD on an L-smooth quadratic diverges for ``lr ≥ 2/L``; heavy-ball momentum tolerates
+    ``lr < 2(1+β)/L`` (Polyak 1964). Adaptive and Newton steps have no such simple bound.
+    """
+    if optimizer in {"gd", "sgd", "minibatch", "proximal", "fista"}:
+        return lr >= 2.0 / L
+    if optimizer in {"momentum", "nesterov"}:
+        beta = float(options.get("momentum", 0.9))
+        return lr >= 2.0 * (1.0 + beta) / L
+    return False
+
+
+# --- fitting ---------------------------------------------------------------------------------
+
+
+def relative_gap(loss: float, optimal_loss: float, y: np.ndarray) -> float:
+    """``(loss − optimal)/max(optimal, s)`` with ``s = 1e-12·0.5·mean(y²)`` (DESIGN.md)."""
+    floor = 1e-12 * 0.5 * float(np.mean(np.square(np.asarray(y, dtype=float))))
+    denominator = max(optimal_loss, floor, np.finfo(float).tiny)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float((loss - optimal_loss) / denominator)
+
+
+def starting_points(p: int, restarts: int, seed: int) -> np.ndarray:
+    """Zero for a single start (GD from zero reaches the minimum-norm optimum); else seeded draws."""
+    if restarts <= 1:
+        return np.zeros((1, p))
+    rng = np.random.default_rng(seed)
+    return np.vstack([np.zeros(p), rng.normal(size=(restarts - 1, p))])
+
+
+def fit_variant(design: Design, stats: obj.GramStats, name: str,
+                variant: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Fit one variant; return the record of ``fits/{v}.json`` and the arrays of its trace.
+
+    ``stats`` are the Gram statistics in standardized coordinates (the design stage's); a
+    variant with ``standardize: false`` computes its own.
+    """
+    v = resolve_variant(variant)
+    if v["family"] == "peak":
+        from descent.peak import fit_peak  # the non-convex family, kept apart
+
+        return fit_peak(design, name, v)
+    frame = coordinates(design, v["standardize"])
+    if not v["standardize"]:
+        stats = compute_stats(design, standardize=False)
+    problem = problem_in(frame, design, stats, v["penalty"])
+    w_star, method = obj.exact_optimum(stats, problem.l1_weights, problem.l2_weights)
+    batch = v["batch_size"] if v["batch_size"] and v["batch_size"] < problem.n_samples else None
+    lr0 = learning_rate(v, problem, batch)
+    optimizer = make_optimizer(v["optimizer"], learning_rate=schedule_of(v["schedule"], lr0),
+                               objective=problem, **v["options"])
+    started = time.perf_counter()
+    best, runs = multistart(
+        problem, optimizer, starting_points(len(design.terms), v["restarts"], v["seed"]),
+        batch_size=batch, max_iter=v["max_iter"], max_passes=v["max_passes"], tol=v["tol"],
+        gtol=v["gtol"], seed=v["seed"], record_path=len(design.terms) <= MAX_PATH_TERMS,
+    )
+    seconds = time.perf_counter() - started
+    weights = penalty_in_original_units(design, v["penalty"])
+    record = measured_record(design, frame, problem, best, runs, w_star, weights)
+    record.update(
+        variant=name, seconds=seconds, seed=v["seed"], learning_rate=lr0,
+        lr_unstable=bool(unstable(v["optimizer"], lr0, float(problem.lipschitz()), v["options"])),
+        reference_method=method, config=v, model="linear", batch_size=batch,
+        standardized=bool(v["standardize"]),
+    )
+    trace = trace_arrays(best, float(problem.value(w_star)), frame.y_scale, design)
+    if best.path is not None and not v["standardize"]:  # paths are drawn in standardized units
+        trace["path"] = np.array([coordinates(design).from_original(frame.to_original(w))
+                                  for w in best.path])
+    return record, trace
+
+
+def measured_record(design: Design, frame: Coordinates, problem: obj.LeastSquares,
+                    best: SolveResult, runs: list[SolveResult], w_star: np.ndarray,
+                    weights: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+    """The numbers a reviewer checks, every one computed from the reported coefficients."""
+    coef, optimal_coef = frame.to_original(best.params), frame.to_original(w_star)
+    loss = obj.loss_in_original_units(design.X, design.y, coef, *weights)
+    optimal_loss = obj.loss_in_original_units(design.X, design.y, optimal_coef, *weights)
+    passes = best.trace["passes"]
+    return {
+        "status": best.status,
+        "iterations": int(best.iterations),
+        "passes": float(passes[-1]) if len(passes) else 0.0,
+        "diverged_at": best.diverged_at,
+        "message": best.message,
+        "loss": float(loss),
+        "optimal_loss": float(optimal_loss),
+        "gap": relative_gap(loss, optimal_loss, design.y),
+        "distance": float(np.linalg.norm(coef - optimal_coef)),
+        "distance_std": float(np.linalg.norm(best.params - w_star)),
+        "terms": list(design.terms),
+        "coef": [float(c) for c in coef],
+        "optimal_coef": [float(c) for c in optimal_coef],
+        "restarts": {
+            "k": len(runs),
+            "losses": [float(problem.value(r.params)) * frame.y_scale**2 for r in runs],
+            "statuses": [r.status for r in runs],
+        },
+        "warnings": [],
+    }
+
+
+def trace_arrays(result: SolveResult, f_star: float, y_scale: float,
+                 design: Design) -> dict[str, np.ndarray]:
+    """The solver's trace plus the relative gap per traced step.
+
+    The gap floor is the one of :func:`relative_gap`, converted to the solving coordinates
+    (where the loss is divided by ``y_scale²``).
+    """
+    arrays = {k: np.asarray(v) for k, v in result.trace.items()}
+    floor = 1e-12 * 0.5 * float(np.mean(np.square(np.asarray(design.y, dtype=float)))) / y_scale**2
+    with np.errstate(over="ignore", invalid="ignore"):
+        arrays["gap"] = (arrays["loss"] - f_star) / max(f_star, floor, np.finfo(float).tiny)
+    if result.path is not None:
+        arrays["path"] = np.asarray(result.path)
+    return arrays
+
+
+# --- the design file -----------------------------------------------------------------------
+
+
+def design_arrays(design: Design, stats: obj.GramStats) -> dict[str, np.ndarray]:
+    """Everything a fit job needs, as arrays for one uncompressed ``.npz`` (X memory-mappable)."""
+    return {
+        "X": np.asarray(design.X, dtype=np.float64),
+        "y": np.asarray(design.y, dtype=np.float64),
+        "terms": np.array(design.terms, dtype=str),
+        "target": np.array(design.target, dtype=str),
+        "center": np.asarray(design.center, dtype=np.float64),
+        "scale": np.asarray(design.scale, dtype=np.float64),
+        "intercept": np.array(bool(design.intercept)),
+        **stats.to_npz_dict(prefix="stats_"),
+    }
+
+
+def load_design_arrays(path: str) -> tuple[Design, obj.GramStats]:
+    """Inverse of :func:`design_arrays`; X comes back memory-mapped."""
+    from descent.features import load_design
+
+    design = load_design(path)
+    with np.load(path, allow_pickle=False) as data:
+        stats = obj.GramStats.from_npz(data, prefix="stats_")
+    return design, stats
+
+
+def formula(design: Design) -> str:
+    """The model as a reviewer reads it: ``target ~ 1 + x + x^2``."""
+    terms = ["1" if t == "intercept" else t for t in design.terms]
+    return f"{design.target} ~ {' + '.join(terms) if terms else '0'}"
+
+
+def design_warnings(design: Design, condition: dict[str, Any]) -> list[str]:
+    """What a reviewer should know before trusting coefficients: rank, n < p, constants."""
+    n, p = design.X.shape
+    notes = []
+    if n < p:
+        notes.append(f"fewer rows ({n}) than coefficients ({p}): the optimum is not unique; "
+                     "the reference is the minimum-norm solution")
+    if condition["rank"] < p:
+        notes.append(f"the design has rank {condition['rank']} < {p} coefficients (collinear or "
+                     "duplicated features): the reference is the minimum-norm solution in "
+                     "standardized coordinates")
+    spreads = np.ptp(np.asarray(design.X), axis=0) if n else np.zeros(p)
+    for term, spread in zip(design.terms, spreads, strict=True):
+        if term != "intercept" and spread == 0:
+            notes.append(f"feature {term!r} is constant: its coefficient is not identified")
+    if n and float(np.ptp(np.asarray(design.y))) == 0.0:
+        notes.append("the target is constant: every coefficient but the intercept is 0")
+    return notes

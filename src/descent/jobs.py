@@ -1,0 +1,233 @@
+"""One function per workflow stage, with plain arguments; the Snakemake scripts only call these.
+
+Each stage imports what it needs inside the function, so a fit job loads NumPy and nothing
+heavier (pandas and pandera stay in ingest/validate, matplotlib in the plots, Jinja2 in the
+report). Every output is written to a temporary file and renamed, so a job killed mid-write
+never leaves a file that a rerun would take as done.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Atomic, stable JSON: sorted keys, full float precision, NaN/inf as null."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(clean_json(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def clean_json(value: Any) -> Any:
+    """NumPy scalars to Python, non-finite floats to None (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean_json(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return clean_json(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
+    """Atomic ``np.savez`` (uncompressed: these are small and read often)."""
+    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def error_path(results: Path, dataset: str, stage: str) -> Path:
+    """Where a failed job records why, for the report (not a Snakemake output: it survives)."""
+    return Path(results) / dataset / "errors" / f"{stage}.json"
+
+
+def run_stage(
+    stage: Callable[..., Any], *, log: str, dataset: str | None = None, label: str = "",
+    results: str | Path = "results", **kwargs: Any,
+) -> None:
+    """Run a stage: details to the log, one clear line to the terminal, non-zero exit on error.
+
+    A failure also leaves ``results/{ds}/errors/{label}.json`` so that a report built with
+    ``--keep-going`` lists the failed dataset and why; a later success removes it.
+    """
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    marker = error_path(Path(results), dataset, label or stage.__name__) if dataset else None
+    with open(log, "w", encoding="utf-8") as log_file:
+        if dataset is not None and "dataset" in inspect.signature(stage).parameters:
+            kwargs["dataset"] = dataset
+        try:
+            stage(**kwargs)
+        except Exception as error:  # the job's boundary: everything becomes a clear message
+            message = str(error) or type(error).__name__
+            traceback.print_exc(file=log_file)
+            where = f"{dataset}: " if dataset else ""
+            print(f"descent: error: {where}{label or stage.__name__}: {message}", file=sys.stderr)
+            if marker is not None:
+                write_json(marker, {"dataset": dataset, "stage": label or stage.__name__,
+                                    "message": message, "log": str(log)})
+            sys.exit(1)
+        if marker is not None and marker.exists():
+            marker.unlink()
+        log_file.write(f"{label or stage.__name__}: done\n")
+
+
+# --- stages -----------------------------------------------------------------------------
+
+
+def design_stage(parquet: str, spec: str, design_out: str, reference_out: str) -> None:
+    """Design matrix, Gram statistics and the exact unpenalized optimum of one dataset."""
+    import pandas as pd
+
+    from descent import fitting
+    from descent import objective as obj
+    from descent.features import build_design
+    from descent.spec import load_spec
+
+    spec_dict = load_spec(spec)
+    design = build_design(pd.read_parquet(parquet), spec_dict)
+    stats = fitting.compute_stats(design)
+    write_npz(design_out, fitting.design_arrays(design, stats))
+    problem, frame = fitting.standardized_problem(design, stats, None)
+    w_star = obj.lstsq_reference(stats)
+    coef = frame.to_original(w_star)
+    zeros = np.zeros(len(design.terms))
+    condition = obj.condition(problem)
+    write_json(reference_out, {
+        "terms": list(design.terms),
+        "coef": coef,
+        "loss": obj.loss_in_original_units(design.X, design.y, coef, zeros, zeros),
+        "method": "least squares by SVD of the QR factor (minimum norm)",
+        "n": int(design.X.shape[0]),
+        "p": int(design.X.shape[1]),
+        "target": design.target,
+        "formula": fitting.formula(design),
+        "warnings": fitting.design_warnings(design, condition),
+        **condition,
+    })
+
+
+def fit_stage(design: str, variant_name: str, variant: dict, fit_out: str, trace_out: str,
+              dataset: str) -> None:
+    """One variant on one dataset: ``fits/{v}.json`` and its trace."""
+    from descent import fitting
+
+    design_obj, stats = fitting.load_design_arrays(design)
+    record, trace = fitting.fit_variant(design_obj, stats, variant_name, variant)
+    record["dataset"] = dataset
+    write_npz(trace_out, trace)
+    write_json(fit_out, record)
+
+
+def validate_stage(spec: str, parquet_out: str, report_out: str, rejected_out: str) -> None:
+    """Parse and validate one table; every failure at once, nothing dropped unless quarantined."""
+    from descent.ingest import ingest_and_validate
+
+    outcome = ingest_and_validate(spec)
+    write_json(report_out, outcome.report)
+    with atomic_path(rejected_out) as tmp:
+        outcome.rejected.to_csv(tmp, index=False)
+    outcome.raise_if_failed()
+    with atomic_path(parquet_out) as tmp:
+        outcome.kept.to_parquet(tmp, index=False)
+
+
+def load_fits(fit_paths: list[str]) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
+    """Fit records and their traces (``fits/{v}.json`` beside ``fits/{v}.trace.npz``)."""
+    fits, traces = [], {}
+    for path in fit_paths:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+        fits.append(record)
+        with np.load(Path(path).with_suffix(".trace.npz"), allow_pickle=False) as data:
+            traces[record["variant"]] = {key: data[key] for key in data.files}
+    return fits, traces
+
+
+def plot_dataset_stage(design: str, reference: str, fits: list[str], outputs: dict[str, str],
+                       dataset: str = "") -> None:
+    """Cost curves, fitted lines, schedules and the loss landscape of one dataset."""
+    from descent import fitting, plots, views
+
+    design_obj, stats = fitting.load_design_arrays(design)
+    fit_records, traces = load_fits(fits)
+    ref = json.loads(Path(reference).read_text(encoding="utf-8"))
+    name = dataset or Path(design).parent.name
+    plots.cost_curves(fit_records, traces, outputs["cost_curves"],
+                      title=f"{name}: gap to the exact optimum")
+    plots.fit_plot(**views.fit_plot_data(design_obj, fit_records, ref), out_path=outputs["fit"],
+                   title=f"{name}: {ref['formula']}")
+    plots.lr_schedules(traces, outputs["schedules"], title=f"{name}: learning rate per step")
+    landscape = views.landscape(design_obj, stats, fit_records, traces)
+    plots.contours(landscape["loss"], landscape["paths"], landscape["optimum"],
+                   outputs["contours"], labels=landscape["labels"],
+                   title=f"{name}: {landscape['title']}")
+
+
+def heatmap_stage(fits: list[str], gap_target: float, heatmap_out: str) -> None:
+    """Iterations each variant needed to reach the gap target, datasets × variants."""
+    from descent import plots
+    from descent.report import steps_to_gap
+
+    by_dataset: dict[str, dict[str, float]] = {}
+    variants: list[str] = []
+    for path in fits:
+        dataset, variant = Path(path).parent.parent.name, Path(path).name[: -len(".json")]
+        records, traces = load_fits([path])
+        reached = records[0]["status"] not in ("diverged", "failed")
+        steps = steps_to_gap(traces[variant], gap_target) if reached else float("nan")
+        by_dataset.setdefault(dataset, {})[variant] = steps
+        variants += [variant] if variant not in variants else []
+    datasets = sorted(by_dataset)
+    matrix = np.array([[by_dataset[d].get(v, np.nan) for v in variants] for d in datasets])
+    plots.heatmap(matrix, datasets, variants, heatmap_out, threshold=gap_target)
+
+
+def report_stage(datasets: list[str], variants: list[str], config_hash: str, gap_target: float,
+                 html_out: str, md_out: str, csv_out: str, results: str = "results") -> None:
+    """summary.csv, report.html and report.md from everything in ``results/``."""
+    import platform
+
+    import descent
+    from descent.report import build_report
+
+    failures = [json.loads(p.read_text(encoding="utf-8"))
+                for p in sorted(Path(results).glob("*/errors/*.json"))]
+    inputs = {}
+    for ds in datasets:
+        validation = Path(results) / ds / "validation.json"
+        if validation.exists():
+            report = json.loads(validation.read_text(encoding="utf-8"))
+            inputs[str(report.get("file", ds))] = report.get("sha256", "")
+    meta = {
+        "version": descent.__version__, "config_hash": config_hash, "inputs": inputs,
+        "python": platform.python_version(), "numpy": np.__version__, "variants": variants,
+        "failures": failures, "gap_target": gap_target, "datasets": datasets,
+    }
+    build_report(results, html_out, md_out, csv_out, meta=meta)

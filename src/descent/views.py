@@ -1,0 +1,102 @@
+"""What the figures show, computed from a design and its fit records (NumPy only).
+
+Kept apart from :mod:`descent.plots` so that the numbers behind a figure are testable
+without drawing it, and apart from :mod:`descent.fitting` which only fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from descent import objective as obj
+from descent.features import Design
+from descent.fitting import standardized_problem
+
+GRID_POINTS = 200
+
+
+def polynomial_powers(terms: Sequence[str]) -> tuple[str, dict[int, int]] | None:
+    """``(feature, {term index: power})`` when every term is a power of one feature, else None."""
+    features = [t for t in terms if t != "intercept"]
+    if not features:
+        return None
+    base = features[0]
+    powers = {}
+    for j, term in enumerate(terms):
+        if term == "intercept":
+            powers[j] = 0
+        elif term == base:
+            powers[j] = 1
+        elif term.startswith(base + "^") and term[len(base) + 1 :].isdigit():
+            powers[j] = int(term[len(base) + 1 :])
+        else:
+            return None
+    return base, powers
+
+
+def peak_curve(coef: Sequence[float], x: np.ndarray) -> np.ndarray:
+    """``a·exp(−(x−μ)²/(2s²)) + c``."""
+    a, mu, s, c = (float(v) for v in coef)
+    with np.errstate(all="ignore"):
+        return a * np.exp(-((x - mu) ** 2) / (2.0 * s * s)) + c
+
+
+def fit_plot_data(design: Design, fits: Sequence[Mapping], reference: Mapping) -> dict[str, Any]:
+    """Arguments of :func:`descent.plots.fit_plot`: curves on a grid, or per-sample predictions."""
+    X, y = np.asarray(design.X), np.asarray(design.y, dtype=float)
+    one_feature = polynomial_powers(design.terms)
+    if one_feature is None:
+        linear = [f for f in fits if f.get("model", "linear") == "linear"]
+        return {"y": y, "target": design.target,
+                "predictions": {f["variant"]: X @ np.asarray(f["coef"]) for f in linear},
+                "optimum": X @ np.asarray(reference["coef"])}
+    feature, powers = one_feature
+    x = X[:, design.terms.index(feature)]
+    lo, hi = float(np.min(x)), float(np.max(x))
+    grid = np.linspace(lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo), GRID_POINTS)
+    basis = np.column_stack([grid ** powers[j] for j in range(len(design.terms))])
+    curves = {}
+    for f in fits:
+        if f.get("model") == "peak":
+            curves[f["variant"]] = peak_curve(f["coef"], grid)
+        else:
+            curves[f["variant"]] = basis @ np.asarray(f["coef"])
+    return {"y": y, "x": x, "grid": grid, "predictions": curves, "feature": feature,
+            "target": design.target, "optimum": basis @ np.asarray(reference["coef"])}
+
+
+def landscape(design: Design, stats: obj.GramStats, fits: Sequence[Mapping],
+              traces: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
+    """The unpenalized loss on a 2-D slice through the optimum, with each path projected.
+
+    Two coefficients: the plane of both (standardized). More: the plane through the optimum
+    spanned by the Hessian's eigenvectors of largest and smallest curvature, where the
+    condition number shows as the elongation of the contours.
+    """
+    problem, _ = standardized_problem(design, stats, None)
+    w_star = np.asarray(stats.w_ls, dtype=float)
+    p = w_star.size
+    if p == 2:
+        basis, origin = np.eye(2), np.zeros(2)
+        labels = (f"{design.terms[0]} (standardized)", f"{design.terms[1]} (standardized)")
+        title = "loss contours (no penalty) and optimizer paths"
+    else:
+        eigenvalues, vectors = np.linalg.eigh(problem.hessian())
+        basis, origin = vectors[:, [-1, 0]], w_star
+        labels = (f"along largest curvature (λ={eigenvalues[-1]:.3g})",
+                  f"along smallest curvature (λ={eigenvalues[0]:.3g})")
+        title = "loss on the slice of extreme curvature through the optimum"
+
+    def loss(point: np.ndarray) -> float:
+        return float(problem.value(origin + basis @ np.asarray(point, dtype=float)))
+
+    paths = {}
+    for f in fits:
+        trace = traces.get(f["variant"], {})
+        if f.get("model", "linear") == "linear" and "path" in trace:
+            paths[f["variant"]] = (np.asarray(trace["path"]) - origin) @ basis
+    return {"loss": loss, "paths": paths, "optimum": (w_star - origin) @ basis,
+            "labels": labels, "title": title}

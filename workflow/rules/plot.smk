@@ -1,0 +1,48 @@
+rule plot_dataset:
+    """Cost curves, fitted lines, learning-rate schedules and loss contours of one dataset."""
+    input:
+        design="results/{ds}/design.npz",
+        reference="results/{ds}/reference.json",
+        fits=get_fits,
+        traces=get_traces,
+    output:
+        cost_curves=report(
+            "results/{ds}/cost_curves.png",
+            caption="../report/cost_curves.rst",
+            category="{ds}",
+        ),
+        fit=report("results/{ds}/fit.png", caption="../report/fit.rst", category="{ds}"),
+        schedules=report(
+            "results/{ds}/lr_schedules.png",
+            caption="../report/lr_schedules.rst",
+            category="{ds}",
+        ),
+        contours=report(
+            "results/{ds}/contours.png", caption="../report/contours.rst", category="{ds}"
+        ),
+    log:
+        "logs/{ds}/plot.log",
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/plot_dataset.py"
+
+
+rule plot_heatmap:
+    """Iterations to reach the gap target, datasets × variants."""
+    input:
+        fits=all_fits,
+    output:
+        heatmap=report(
+            "results/heatmap.png", caption="../report/heatmap.rst", category="Overview"
+        ),
+    params:
+        gap_target=config["gap_target"],
+    log:
+        "logs/plot_heatmap.log",
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/plot_heatmap.py"

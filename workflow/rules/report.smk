@@ -1,0 +1,20 @@
+rule report:
+    """The review report: Table 1 made real, then every dataset, in one self-contained file."""
+    input:
+        unpack(report_inputs),
+    output:
+        html="results/report.html",
+        md="results/report.md",
+        csv="results/summary.csv",
+    params:
+        config_hash=CONFIG_HASH,
+        gap_target=config["gap_target"],
+        datasets=list(DATASETS),
+        variants=list(VARIANTS),
+    log:
+        "logs/report.log",
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/report.py"
