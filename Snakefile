@@ -17,3 +17,7 @@ rule all:
         "results/report.html",
         "results/report.md",
         "results/summary.csv",
+
+
+onerror:
+    report_after_failure()

@@ -63,13 +63,19 @@ CARS_SPEC = {
 SMALL_VARIANTS = {
     "batch-gd": {"optimizer": "gd"},
     "newton": {"optimizer": "newton", "learning_rate": 1.0, "max_iter": 50},
-    "adam": {"optimizer": "adam", "learning_rate": 0.05,
-             "schedule": {"name": "exponential_decay", "rate": 0.998}},
+    "adam": {
+        "optimizer": "adam",
+        "learning_rate": 0.05,
+        "schedule": {"name": "exponential_decay", "rate": 0.998},
+    },
 }
 
 
-def make_project(tmp: Path, datasets: dict[str, tuple[str, str, dict]] | None = None,
-                 variants: dict | None = None) -> Path:
+def make_project(
+    tmp: Path,
+    datasets: dict[str, tuple[str, str, dict]] | None = None,
+    variants: dict | None = None,
+) -> Path:
     """A copy of the workflow with its own data/ and config; returns its folder."""
     project = tmp / "project"
     project.mkdir()
@@ -77,10 +83,14 @@ def make_project(tmp: Path, datasets: dict[str, tuple[str, str, dict]] | None = 
     shutil.copytree(ROOT / "workflow", project / "workflow")
     (project / "config").mkdir()
     (project / "data").mkdir()
-    datasets = datasets if datasets is not None else {
-        "sleep": ("sleep.md", SLEEP_TABLE, SLEEP_SPEC),
-        "cars": ("cars.csv", CARS_CSV, CARS_SPEC),
-    }
+    datasets = (
+        datasets
+        if datasets is not None
+        else {
+            "sleep": ("sleep.md", SLEEP_TABLE, SLEEP_SPEC),
+            "cars": ("cars.csv", CARS_CSV, CARS_SPEC),
+        }
+    )
     for name, (file_name, table, spec) in datasets.items():
         add_dataset(project, name, file_name, table, spec)
     write_config(project, variants if variants is not None else SMALL_VARIANTS)
@@ -94,13 +104,18 @@ def add_dataset(project: Path, name: str, file_name: str, table: str | bytes, sp
         path.write_bytes(table)
     else:
         path.write_text(table, encoding="utf-8")
-    (project / "data" / f"{name}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False),
-                                                   encoding="utf-8")
+    (project / "data" / f"{name}.yaml").write_text(
+        yaml.safe_dump(spec, sort_keys=False), encoding="utf-8"
+    )
 
 
 def write_config(project: Path, variants: dict, **extra) -> None:
-    config = {"gap_target": 1e-6, "defaults": {"max_iter": 5000, "seed": 0},
-              "variants": variants, **extra}
+    config = {
+        "gap_target": 1e-6,
+        "defaults": {"max_iter": 5000, "seed": 0},
+        "variants": variants,
+        **extra,
+    }
     (project / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
@@ -109,8 +124,9 @@ def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.Compl
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     command = [sys.executable, "-m", "snakemake", "--cores", "2", *args]
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done

@@ -35,6 +35,7 @@ class Dataset:
     table: Path
     model: dict[str, Any] | None = None
     columns: list[dict[str, Any]] = field(default_factory=list)
+    why: str = ""
 
     @property
     def fit(self) -> bool:
@@ -76,12 +77,16 @@ def table_of(spec_path: Path, spec: dict[str, Any] | None) -> Path | None:
     if spec and spec.get("file"):
         candidate = (spec_path.parent / str(spec["file"])).resolve()
         if spec_path.parent.resolve() not in candidate.parents:
-            raise WorkflowConfigError(f"{spec_path}: file: {spec['file']!r} is outside {spec_path.parent}")
+            raise WorkflowConfigError(
+                f"{spec_path}: file: {spec['file']!r} is outside {spec_path.parent}"
+            )
         return candidate if candidate.exists() else None
     found = [spec_path.with_suffix(s) for s in TABLE_SUFFIXES if spec_path.with_suffix(s).exists()]
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
-        raise WorkflowConfigError(f"{spec_path}: several tables match ({names}); set file: in the spec")
+        raise WorkflowConfigError(
+            f"{spec_path}: several tables match ({names}); set file: in the spec"
+        )
     return found[0] if found else None
 
 
@@ -97,18 +102,25 @@ def discover_datasets(data_dir: Path, only: Iterable[str] | None = None) -> dict
         spec = read_spec_loosely(spec_path)
         table = table_of(spec_path, spec)
         if table is None:
-            raise WorkflowConfigError(f"{spec_path}: spec without a table (no {spec_path.stem}.md/.csv/.tsv/.parquet)")
+            raise WorkflowConfigError(
+                f"{spec_path}: spec without a table (no {spec_path.stem}.md/.csv/.tsv/.parquet)"
+            )
         claimed.add(table.resolve())
         model = spec.get("model") if spec else None
         columns = spec.get("columns", []) if spec else []
-        datasets[spec_path.stem] = Dataset(spec_path.stem, spec_path, table, model, columns)
+        why = str(spec.get("why", "")) if spec else "the spec does not parse (see its validate job)"
+        datasets[spec_path.stem] = Dataset(spec_path.stem, spec_path, table, model, columns, why)
     for table in sorted(p for s in TABLE_SUFFIXES for p in data_dir.glob(f"*{s}")):
         if table.resolve() not in claimed:
-            raise WorkflowConfigError(f"{table}: table without a spec (add {table.with_suffix('.yaml').name})")
+            raise WorkflowConfigError(
+                f"{table}: table without a spec (add {table.with_suffix('.yaml').name})"
+            )
     if only is not None:
         missing = sorted(set(only) - set(datasets))
         if missing:
-            raise WorkflowConfigError(f"config/config.yaml: datasets: no spec for {missing} in {data_dir}")
+            raise WorkflowConfigError(
+                f"config/config.yaml: datasets: no spec for {missing} in {data_dir}"
+            )
         datasets = {name: datasets[name] for name in only}
     if not datasets:
         raise WorkflowConfigError(f"{data_dir}: no dataset specs (*.yaml) found")

@@ -65,7 +65,7 @@ def resolve_variant(variant: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Coordinates:
-    """Where a problem is solved: ``X_s = (X − x_center)/x_scale``, ``y_s = (y − y_center)/y_scale``.
+    """Where a problem is solved: ``(X − x_center)/x_scale`` and ``(y − y_center)/y_scale``.
 
     The intercept column keeps center 0 and scale 1. ``identity`` coordinates solve the problem
     exactly as the data give it.
@@ -77,11 +77,11 @@ class Coordinates:
     y_scale: float
     intercept: bool
 
-    def X(self, X: np.ndarray) -> np.ndarray:
+    def features(self, X: np.ndarray) -> np.ndarray:
         """The design in these coordinates (a copy)."""
         return (np.asarray(X, dtype=float) - self.x_center) / self.x_scale
 
-    def y(self, y: np.ndarray) -> np.ndarray:
+    def target(self, y: np.ndarray) -> np.ndarray:
         """The target in these coordinates (a copy)."""
         return (np.asarray(y, dtype=float) - self.y_center) / self.y_scale
 
@@ -117,17 +117,24 @@ def coordinates(design: Design, standardize: bool = True) -> Coordinates:
     center = float(np.mean(y)) if design.intercept else 0.0
     spread = float(np.std(y)) if design.intercept else float(np.sqrt(np.mean(y**2)))
     spread = spread if spread > 0 and math.isfinite(spread) else 1.0
-    return Coordinates(np.asarray(design.center, dtype=float), np.asarray(design.scale, dtype=float),
-                       center, spread, design.intercept)
+    return Coordinates(
+        np.asarray(design.center, dtype=float),
+        np.asarray(design.scale, dtype=float),
+        center,
+        spread,
+        design.intercept,
+    )
 
 
 def compute_stats(design: Design, standardize: bool = True) -> obj.GramStats:
     """Gram statistics and the orthogonal factorization in the solving coordinates, one pass."""
     frame = coordinates(design, standardize)
-    return obj.gram_stats(frame.X(design.X), frame.y(design.y))
+    return obj.gram_stats(frame.features(design.X), frame.target(design.y))
 
 
-def penalty_in_original_units(design: Design, penalty: dict | None) -> tuple[np.ndarray, np.ndarray]:
+def penalty_in_original_units(
+    design: Design, penalty: dict | None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-term L1 and L2 weights of ``alpha·(l1_ratio·‖w‖₁ + 0.5·(1−l1_ratio)·‖w‖²)``.
 
     scikit-learn's ElasticNet convention with our loss ``0.5·mean(r²)``: ``alpha`` is
@@ -143,16 +150,23 @@ def penalty_in_original_units(design: Design, penalty: dict | None) -> tuple[np.
     return alpha * l1_ratio * mask, alpha * (1.0 - l1_ratio) * mask
 
 
-def problem_in(frame: Coordinates, design: Design, stats: obj.GramStats,
-               penalty: dict | None) -> obj.LeastSquares:
+def problem_in(
+    frame: Coordinates, design: Design, stats: obj.GramStats, penalty: dict | None
+) -> obj.LeastSquares:
     """The least-squares objective of a design in the given coordinates."""
     l1, l2 = frame.penalty(*penalty_in_original_units(design, penalty))
-    return obj.LeastSquares(frame.X(design.X), frame.y(design.y), l1_weights=l1, l2_weights=l2,
-                            gram_stats=stats)
+    return obj.LeastSquares(
+        frame.features(design.X),
+        frame.target(design.y),
+        l1_weights=l1,
+        l2_weights=l2,
+        gram_stats=stats,
+    )
 
 
-def standardized_problem(design: Design, stats: obj.GramStats,
-                         penalty: dict | None) -> tuple[obj.LeastSquares, Coordinates]:
+def standardized_problem(
+    design: Design, stats: obj.GramStats, penalty: dict | None
+) -> tuple[obj.LeastSquares, Coordinates]:
     """The objective in standardized coordinates (``stats`` must be of the same coordinates)."""
     frame = coordinates(design)
     return problem_in(frame, design, stats, penalty), frame
@@ -220,15 +234,16 @@ def relative_gap(loss: float, optimal_loss: float, y: np.ndarray) -> float:
 
 
 def starting_points(p: int, restarts: int, seed: int) -> np.ndarray:
-    """Zero for a single start (GD from zero reaches the minimum-norm optimum); else seeded draws."""
+    """Zero for one start (GD from zero reaches the minimum-norm optimum); else seeded draws."""
     if restarts <= 1:
         return np.zeros((1, p))
     rng = np.random.default_rng(seed)
     return np.vstack([np.zeros(p), rng.normal(size=(restarts - 1, p))])
 
 
-def fit_variant(design: Design, stats: obj.GramStats, name: str,
-                variant: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def fit_variant(
+    design: Design, stats: obj.GramStats, name: str, variant: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Fit one variant; return the record of ``fits/{v}.json`` and the arrays of its trace.
 
     ``stats`` are the Gram statistics in standardized coordinates (the design stage's); a
@@ -246,33 +261,57 @@ def fit_variant(design: Design, stats: obj.GramStats, name: str,
     w_star, method = obj.exact_optimum(stats, problem.l1_weights, problem.l2_weights)
     batch = v["batch_size"] if v["batch_size"] and v["batch_size"] < problem.n_samples else None
     lr0 = learning_rate(v, problem, batch)
-    optimizer = make_optimizer(v["optimizer"], learning_rate=schedule_of(v["schedule"], lr0),
-                               objective=problem, **v["options"])
+    optimizer = make_optimizer(
+        v["optimizer"],
+        learning_rate=schedule_of(v["schedule"], lr0),
+        objective=problem,
+        **v["options"],
+    )
     started = time.perf_counter()
     best, runs = multistart(
-        problem, optimizer, starting_points(len(design.terms), v["restarts"], v["seed"]),
-        batch_size=batch, max_iter=v["max_iter"], max_passes=v["max_passes"], tol=v["tol"],
-        gtol=v["gtol"], seed=v["seed"], record_path=len(design.terms) <= MAX_PATH_TERMS,
+        problem,
+        optimizer,
+        starting_points(len(design.terms), v["restarts"], v["seed"]),
+        batch_size=batch,
+        max_iter=v["max_iter"],
+        max_passes=v["max_passes"],
+        tol=v["tol"],
+        gtol=v["gtol"],
+        seed=v["seed"],
+        record_path=len(design.terms) <= MAX_PATH_TERMS,
     )
     seconds = time.perf_counter() - started
     weights = penalty_in_original_units(design, v["penalty"])
     record = measured_record(design, frame, problem, best, runs, w_star, weights)
     record.update(
-        variant=name, seconds=seconds, seed=v["seed"], learning_rate=lr0,
+        variant=name,
+        seconds=seconds,
+        seed=v["seed"],
+        learning_rate=lr0,
         lr_unstable=bool(unstable(v["optimizer"], lr0, float(problem.lipschitz()), v["options"])),
-        reference_method=method, config=v, model="linear", batch_size=batch,
+        reference_method=method,
+        config=v,
+        model="linear",
+        batch_size=batch,
         standardized=bool(v["standardize"]),
     )
     trace = trace_arrays(best, float(problem.value(w_star)), frame.y_scale, design)
     if best.path is not None and not v["standardize"]:  # paths are drawn in standardized units
-        trace["path"] = np.array([coordinates(design).from_original(frame.to_original(w))
-                                  for w in best.path])
+        trace["path"] = np.array(
+            [coordinates(design).from_original(frame.to_original(w)) for w in best.path]
+        )
     return record, trace
 
 
-def measured_record(design: Design, frame: Coordinates, problem: obj.LeastSquares,
-                    best: SolveResult, runs: list[SolveResult], w_star: np.ndarray,
-                    weights: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+def measured_record(
+    design: Design,
+    frame: Coordinates,
+    problem: obj.LeastSquares,
+    best: SolveResult,
+    runs: list[SolveResult],
+    w_star: np.ndarray,
+    weights: tuple[np.ndarray, np.ndarray],
+) -> dict[str, Any]:
     """The numbers a reviewer checks, every one computed from the reported coefficients."""
     coef, optimal_coef = frame.to_original(best.params), frame.to_original(w_star)
     loss = obj.loss_in_original_units(design.X, design.y, coef, *weights)
@@ -301,8 +340,9 @@ def measured_record(design: Design, frame: Coordinates, problem: obj.LeastSquare
     }
 
 
-def trace_arrays(result: SolveResult, f_star: float, y_scale: float,
-                 design: Design) -> dict[str, np.ndarray]:
+def trace_arrays(
+    result: SolveResult, f_star: float, y_scale: float, design: Design
+) -> dict[str, np.ndarray]:
     """The solver's trace plus the relative gap per traced step.
 
     The gap floor is the one of :func:`relative_gap`, converted to the solving coordinates
@@ -355,12 +395,16 @@ def design_warnings(design: Design, condition: dict[str, Any]) -> list[str]:
     n, p = design.X.shape
     notes = []
     if n < p:
-        notes.append(f"fewer rows ({n}) than coefficients ({p}): the optimum is not unique; "
-                     "the reference is the minimum-norm solution")
+        notes.append(
+            f"fewer rows ({n}) than coefficients ({p}): the optimum is not unique; "
+            "the reference is the minimum-norm solution"
+        )
     if condition["rank"] < p:
-        notes.append(f"the design has rank {condition['rank']} < {p} coefficients (collinear or "
-                     "duplicated features): the reference is the minimum-norm solution in "
-                     "standardized coordinates")
+        notes.append(
+            f"the design has rank {condition['rank']} < {p} coefficients (collinear or "
+            "duplicated features): the reference is the minimum-norm solution in "
+            "standardized coordinates"
+        )
     spreads = np.ptp(np.asarray(design.X), axis=0) if n else np.zeros(p)
     for term, spread in zip(design.terms, spreads, strict=True):
         if term != "intercept" and spread == 0:

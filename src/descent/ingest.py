@@ -26,6 +26,7 @@ from descent.schema import (
     ValidationFailed,
     ValidationOutcome,
     build_schema,
+    failure_report,
     file_sha256,
     format_failures,
     pandas_dtype,
@@ -170,14 +171,15 @@ def _frame(path: Path, fmt: str, header: list[str], rows: list[list[str]],
 
 
 def read_pipe_table(path: Path) -> RawTable:
-    """A Markdown pipe table: edge pipes and padding stripped, `|---|` rows skipped, strict width."""
+    """A Markdown pipe table: edge pipes and padding stripped, `|---|` rows skipped, no ragged."""
     file, header, header_line = str(path), None, 0
     rows, lines, failures = [], [], []
     for number, line in enumerate(_text_lines(_decode(path, path.read_bytes())), start=1):
         if not line.strip():
             continue
         if "|" not in line:
-            failures.append(Failure(file, number, "", line.strip(), "not a pipe-table row (no '|')"))
+            failures.append(Failure(file, number, "", line.strip(),
+                                    "not a pipe-table row (no '|')"))
             continue
         cells = _split_pipe_row(line)
         if all(_SEPARATOR_CELL.fullmatch(c) for c in cells if c) and any(cells):
@@ -464,15 +466,25 @@ def run_ingest_validate(spec_path: str | Path, out_parquet: str | Path, out_json
     Raises ValidationFailed (after writing the report) unless every row passed or
     `on_error: quarantine` set the failing rows aside; the parquet is then not written.
     """
-    outcome = ingest_and_validate(spec_path)
-    Path(out_json).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_json).write_text(json.dumps(outcome.report, indent=2, ensure_ascii=False) + "\n",
-                              encoding="utf-8")
+    try:
+        outcome = ingest_and_validate(spec_path)
+    except ValidationFailed as exc:  # unreadable table: still leave a report for review
+        spec = load_spec(spec_path)
+        table = find_table(spec_path, spec)
+        _write_json(failure_report(spec, table, exc.failures, file_sha256(table)), out_json)
+        raise
+    _write_json(outcome.report, out_json)
     if out_rejected is not None:
         outcome.rejected.to_csv(out_rejected, index=False)
     outcome.raise_if_failed()
     _write_parquet(outcome.kept, out_parquet)
     return outcome
+
+
+def _write_json(report: dict, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+                          encoding="utf-8")
 
 
 def _write_parquet(frame: pd.DataFrame, path: str | Path) -> None:

@@ -27,7 +27,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
+    )
     os.close(fd)
     try:
         yield Path(tmp)
@@ -40,7 +42,9 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
 def write_json(path: str | Path, data: Any) -> None:
     """Atomic, stable JSON: sorted keys, full float precision, NaN/inf as null."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(clean_json(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps(clean_json(data), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
 
 
 def clean_json(value: Any) -> Any:
@@ -70,8 +74,13 @@ def error_path(results: Path, dataset: str, stage: str) -> Path:
 
 
 def run_stage(
-    stage: Callable[..., Any], *, log: str, dataset: str | None = None, label: str = "",
-    results: str | Path = "results", **kwargs: Any,
+    stage: Callable[..., Any],
+    *,
+    log: str,
+    dataset: str | None = None,
+    label: str = "",
+    results: str | Path = "results",
+    **kwargs: Any,
 ) -> None:
     """Run a stage: details to the log, one clear line to the terminal, non-zero exit on error.
 
@@ -91,8 +100,15 @@ def run_stage(
             where = f"{dataset}: " if dataset else ""
             print(f"descent: error: {where}{label or stage.__name__}: {message}", file=sys.stderr)
             if marker is not None:
-                write_json(marker, {"dataset": dataset, "stage": label or stage.__name__,
-                                    "message": message, "log": str(log)})
+                write_json(
+                    marker,
+                    {
+                        "dataset": dataset,
+                        "stage": label or stage.__name__,
+                        "message": message,
+                        "log": str(log),
+                    },
+                )
             sys.exit(1)
         if marker is not None and marker.exists():
             marker.unlink()
@@ -120,22 +136,26 @@ def design_stage(parquet: str, spec: str, design_out: str, reference_out: str) -
     coef = frame.to_original(w_star)
     zeros = np.zeros(len(design.terms))
     condition = obj.condition(problem)
-    write_json(reference_out, {
-        "terms": list(design.terms),
-        "coef": coef,
-        "loss": obj.loss_in_original_units(design.X, design.y, coef, zeros, zeros),
-        "method": "least squares by SVD of the QR factor (minimum norm)",
-        "n": int(design.X.shape[0]),
-        "p": int(design.X.shape[1]),
-        "target": design.target,
-        "formula": fitting.formula(design),
-        "warnings": fitting.design_warnings(design, condition),
-        **condition,
-    })
+    write_json(
+        reference_out,
+        {
+            "terms": list(design.terms),
+            "coef": coef,
+            "loss": obj.loss_in_original_units(design.X, design.y, coef, zeros, zeros),
+            "method": "least squares by SVD of the QR factor (minimum norm)",
+            "n": int(design.X.shape[0]),
+            "p": int(design.X.shape[1]),
+            "target": design.target,
+            "formula": fitting.formula(design),
+            "warnings": fitting.design_warnings(design, condition),
+            **condition,
+        },
+    )
 
 
-def fit_stage(design: str, variant_name: str, variant: dict, fit_out: str, trace_out: str,
-              dataset: str) -> None:
+def fit_stage(
+    design: str, variant_name: str, variant: dict, fit_out: str, trace_out: str, dataset: str
+) -> None:
     """One variant on one dataset: ``fits/{v}.json`` and its trace."""
     from descent import fitting
 
@@ -170,8 +190,9 @@ def load_fits(fit_paths: list[str]) -> tuple[list[dict], dict[str, dict[str, np.
     return fits, traces
 
 
-def plot_dataset_stage(design: str, reference: str, fits: list[str], outputs: dict[str, str],
-                       dataset: str = "") -> None:
+def plot_dataset_stage(
+    design: str, reference: str, fits: list[str], outputs: dict[str, str], dataset: str = ""
+) -> None:
     """Cost curves, fitted lines, schedules and the loss landscape of one dataset."""
     from descent import fitting, plots, views
 
@@ -179,15 +200,24 @@ def plot_dataset_stage(design: str, reference: str, fits: list[str], outputs: di
     fit_records, traces = load_fits(fits)
     ref = json.loads(Path(reference).read_text(encoding="utf-8"))
     name = dataset or Path(design).parent.name
-    plots.cost_curves(fit_records, traces, outputs["cost_curves"],
-                      title=f"{name}: gap to the exact optimum")
-    plots.fit_plot(**views.fit_plot_data(design_obj, fit_records, ref), out_path=outputs["fit"],
-                   title=f"{name}: {ref['formula']}")
+    plots.cost_curves(
+        fit_records, traces, outputs["cost_curves"], title=f"{name}: gap to the exact optimum"
+    )
+    plots.fit_plot(
+        **views.fit_plot_data(design_obj, fit_records, ref),
+        out_path=outputs["fit"],
+        title=f"{name}: {ref['formula']}",
+    )
     plots.lr_schedules(traces, outputs["schedules"], title=f"{name}: learning rate per step")
     landscape = views.landscape(design_obj, stats, fit_records, traces)
-    plots.contours(landscape["loss"], landscape["paths"], landscape["optimum"],
-                   outputs["contours"], labels=landscape["labels"],
-                   title=f"{name}: {landscape['title']}")
+    plots.contours(
+        landscape["loss"],
+        landscape["paths"],
+        landscape["optimum"],
+        outputs["contours"],
+        labels=landscape["labels"],
+        title=f"{name}: {landscape['title']}",
+    )
 
 
 def heatmap_stage(fits: list[str], gap_target: float, heatmap_out: str) -> None:
@@ -209,16 +239,27 @@ def heatmap_stage(fits: list[str], gap_target: float, heatmap_out: str) -> None:
     plots.heatmap(matrix, datasets, variants, heatmap_out, threshold=gap_target)
 
 
-def report_stage(datasets: list[str], variants: list[str], config_hash: str, gap_target: float,
-                 html_out: str, md_out: str, csv_out: str, results: str = "results") -> None:
+def report_stage(
+    datasets: list[str],
+    variants: list[str],
+    config_hash: str,
+    gap_target: float,
+    html_out: str,
+    md_out: str,
+    csv_out: str,
+    unfitted: dict[str, str] | None = None,
+    results: str = "results",
+) -> None:
     """summary.csv, report.html and report.md from everything in ``results/``."""
     import platform
 
     import descent
     from descent.report import build_report
 
-    failures = [json.loads(p.read_text(encoding="utf-8"))
-                for p in sorted(Path(results).glob("*/errors/*.json"))]
+    failures = [
+        json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(Path(results).glob("*/errors/*.json"))
+    ]
     inputs = {}
     for ds in datasets:
         validation = Path(results) / ds / "validation.json"
@@ -226,8 +267,15 @@ def report_stage(datasets: list[str], variants: list[str], config_hash: str, gap
             report = json.loads(validation.read_text(encoding="utf-8"))
             inputs[str(report.get("file", ds))] = report.get("sha256", "")
     meta = {
-        "version": descent.__version__, "config_hash": config_hash, "inputs": inputs,
-        "python": platform.python_version(), "numpy": np.__version__, "variants": variants,
-        "failures": failures, "gap_target": gap_target, "datasets": datasets,
+        "version": descent.__version__,
+        "config_hash": config_hash,
+        "inputs": inputs,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "variants": variants,
+        "failures": failures,
+        "gap_target": gap_target,
+        "datasets": datasets,
+        "unfitted": unfitted or {},
     }
     build_report(results, html_out, md_out, csv_out, meta=meta)

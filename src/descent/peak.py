@@ -80,34 +80,61 @@ def fit_peak(design: Design, name: str, v: dict[str, Any]) -> tuple[dict, dict]:
     lr = float(v["lr_factor"]) / model.lipschitz(model.default_start()) if lr == "auto" else lr
 
     def optimizer():
-        return make_optimizer(v["optimizer"], learning_rate=float(lr), objective=model,
-                              **v["options"])
+        return make_optimizer(
+            v["optimizer"], learning_rate=float(lr), objective=model, **v["options"]
+        )
 
     started = time.perf_counter()
     best, runs = multistart(
-        model, optimizer, starts, max_iter=v["max_iter"], tol=v["tol"], gtol=v["gtol"],
-        seed=v["seed"], record_path=False,
+        model,
+        optimizer,
+        starts,
+        max_iter=v["max_iter"],
+        tol=v["tol"],
+        gtol=v["gtol"],
+        seed=v["seed"],
+        record_path=False,
     )
     seconds = time.perf_counter() - started
-    coef, optimal_coef = to_original(best.params, x_stats, y_stats), to_original(w_ref, x_stats, y_stats)
+    coef, optimal_coef = (
+        to_original(best.params, x_stats, y_stats),
+        to_original(w_ref, x_stats, y_stats),
+    )
     loss, optimal_loss = peak_loss(x, y, coef), peak_loss(x, y, optimal_coef)
     endpoints = [to_original(r.params, x_stats, y_stats) for r in runs]
     record = {
-        "variant": name, "status": best.status, "iterations": int(best.iterations),
-        "passes": float(best.trace["passes"][-1]), "diverged_at": best.diverged_at,
-        "message": best.message, "loss": loss, "optimal_loss": optimal_loss,
+        "variant": name,
+        "status": best.status,
+        "iterations": int(best.iterations),
+        "passes": float(best.trace["passes"][-1]),
+        "diverged_at": best.diverged_at,
+        "message": best.message,
+        "loss": loss,
+        "optimal_loss": optimal_loss,
         "gap": float(relative_gap(loss, optimal_loss, y)),
         "distance": float(np.linalg.norm(coef - optimal_coef)),
         "distance_std": float(np.linalg.norm(best.params - w_ref)),
-        "terms": list(PARAM_NAMES), "coef": coef.tolist(), "optimal_coef": optimal_coef.tolist(),
-        "restarts": {"k": len(runs), "losses": [peak_loss(x, y, e) for e in endpoints],
-                     "statuses": [r.status for r in runs],
-                     "endpoints": [e.tolist() for e in endpoints]},
-        "seconds": seconds, "seed": v["seed"], "learning_rate": float(lr), "lr_unstable": False,
-        "reference_method": REFERENCE_METHOD, "config": v, "model": "peak",
+        "terms": list(PARAM_NAMES),
+        "coef": coef.tolist(),
+        "optimal_coef": optimal_coef.tolist(),
+        "restarts": {
+            "k": len(runs),
+            "losses": [peak_loss(x, y, e) for e in endpoints],
+            "statuses": [r.status for r in runs],
+            "endpoints": [e.tolist() for e in endpoints],
+        },
+        "seconds": seconds,
+        "seed": v["seed"],
+        "learning_rate": float(lr),
+        "lr_unstable": False,
+        "reference_method": REFERENCE_METHOD,
+        "config": v,
+        "model": "peak",
         "formula": f"{design.target} ~ a·exp(−({design.terms[1]} − μ)²/(2s²)) + c",
-        "warnings": ["non-convex model: the reference is the best local optimum found, "
-                     "not a certified global one"],
+        "warnings": [
+            "non-convex model: the reference is the best local optimum found, "
+            "not a certified global one"
+        ],
         "batch_size": None,
     }
     f_star = model.value(w_ref)

@@ -257,12 +257,17 @@ def _csv_value(x: Any) -> str:
 
 
 def summary_rows(loaded: Sequence[Mapping], variants: Sequence[str] | None = None,
-                 ) -> list[dict[str, Any]]:
-    """One row per (dataset, variant); a failed dataset gets a ``failed`` row per variant."""
+                 failed: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """One row per (dataset, variant); a failed dataset gets a ``failed`` row per variant, a
+    dataset without a model (``model: none``) none."""
     cols = _ordered_variants(loaded, variants)
+    failed = set(failed)
     rows = []
     for ds in loaded:
-        names = [v for v in cols if v in ds["fits"]] if ds["fits"] else cols
+        if ds["fits"]:
+            names = [v for v in cols if v in ds["fits"]]
+        else:
+            names = cols if ds["errors"] or ds["name"] in failed else []
         for v in names:
             fit = ds["fits"].get(v)
             rows.append(_summary_row(ds["name"], v, fit))
@@ -472,9 +477,11 @@ def _dataset_context(ds: Mapping, variants: Sequence[str], md_dir: Path) -> dict
     }
 
 
-def _overview_row(ds: Mapping, error: Mapping | None) -> dict[str, Any]:
+def _overview_row(ds: Mapping, error: Mapping | None, unfitted: Mapping[str, str]
+                  ) -> dict[str, Any]:
     """Table 1 row: final cost (optimal loss) and the best converged variant of a dataset."""
     fits = ds["fits"]
+    no_model = ds["name"] in unfitted and not error
     best = _best(fits)
     loss = ds["reference"].get("loss")
     if loss is None and fits:
@@ -485,7 +492,8 @@ def _overview_row(ds: Mapping, error: Mapping | None) -> dict[str, Any]:
             "best_iterations": fmt_int(best.get("iterations")) if best else "—",
             "converged": sum(f.get("status") == "converged" for f in fits.values()),
             "total": len(fits),
-            "failed": None if fits else (error or {}).get("stage") or "fit"}
+            "failed": None if fits or no_model else (error or {}).get("stage") or "fit",
+            "no_model": unfitted.get(ds["name"]) if no_model else None}
 
 
 def _failures(loaded: Sequence[Mapping], meta: Mapping) -> list[dict[str, str]]:
@@ -499,8 +507,9 @@ def _failures(loaded: Sequence[Mapping], meta: Mapping) -> list[dict[str, str]]:
         msgs = merged.setdefault(key, [])
         if msg and msg not in msgs:
             msgs.append(msg)
+    unfitted = meta.get("unfitted") or {}
     for d in loaded:  # a folder with neither fits nor an error: say so rather than skip it
-        if not d["fits"] and all(k[0] != d["name"] for k in merged):
+        if not d["fits"] and d["name"] not in unfitted and all(k[0] != d["name"] for k in merged):
             merged[d["name"], "fit"] = ["no fit results found"]
     return [{"dataset": ds, "stage": stage, "message": "; ".join(msgs) or "—"}
             for (ds, stage), msgs in sorted(merged.items())]
@@ -558,7 +567,9 @@ def _empty(results: Path, name: str) -> dict[str, Any]:
 def _load_all(results: Path, meta: Mapping) -> list[dict[str, Any]]:
     """Every dataset folder, plus an empty entry for a dataset named in meta (``datasets`` or
     ``failures``) that left no folder."""
-    loaded = [load_dataset(results / n) for n in discover_datasets(results)]
+    wanted = meta.get("datasets")  # the workflow's datasets: stale folders are not reported
+    names = [n for n in discover_datasets(results) if wanted is None or n in wanted]
+    loaded = [load_dataset(results / n) for n in names]
     have = {d["name"] for d in loaded}
     named = [str(i.get("dataset", "")) for i in meta.get("failures") or []]
     for name in [*named, *map(str, meta.get("datasets") or [])]:
@@ -578,7 +589,8 @@ def report_context(loaded: Sequence[Mapping], variants: Sequence[str], results_d
     target = float(meta.get("gap_target") or GAP_TARGET)
     return {
         "title": str(meta.get("title") or "descent: gradient descent against the exact optimum"),
-        "overview": [_overview_row(d, errors.get(d["name"])) for d in loaded],
+        "overview": [_overview_row(d, errors.get(d["name"]), meta.get("unfitted") or {})
+                     for d in loaded],
         "failures": failures, "variants": list(variants),
         "datasets": [_dataset_context(d, variants, md_dir) for d in loaded if d["fits"]],
         "heatmap": _heatmap_context(loaded, variants, results_dir, md_dir, target),
@@ -618,7 +630,8 @@ def build_report(results_dir: str | os.PathLike, out_html: str | os.PathLike,
     loaded = _load_all(results, meta)
     variants = _ordered_variants(loaded, meta.get("variants"))
     ctx = report_context(loaded, variants, results, Path(out_md).parent, meta)
-    _write_atomic(out_csv, _summary_csv(summary_rows(loaded, variants)))
+    failed = [str(f.get("dataset")) for f in meta.get("failures") or []]
+    _write_atomic(out_csv, _summary_csv(summary_rows(loaded, variants, failed)))
     env = environment()
     _write_atomic(out_html, env.get_template("report.html.j2").render(**ctx))
     _write_atomic(out_md, env.get_template("report.md.j2").render(**ctx))

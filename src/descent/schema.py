@@ -24,6 +24,7 @@ __all__ = [
     "ValidationFailed",
     "ValidationOutcome",
     "build_schema",
+    "failure_report",
     "file_sha256",
     "format_failures",
     "validate",
@@ -131,12 +132,13 @@ def _fmt(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def _column_checks(col: dict) -> list[tuple[pa.Check, str]]:
+def _column_checks(col: dict, *, relaxed: bool = False) -> list[tuple[pa.Check, str]]:
     """(built-in check, label) pairs of a column, in the order pandera numbers them."""
     checks, out = col["checks"], []
-    # In a non-nullable column a null already fails `nullable`, so the checks need not skip
-    # nulls (ignore_na=False saves two passes per check); `validate` drops the echoes.
-    kw = {"ignore_na": bool(checks["nullable"])}
+    # In a non-nullable numpy column a null already fails `nullable`, so the checks need not
+    # skip nulls (ignore_na=False saves two passes per check); `validate` drops the echoes.
+    # Nullable dtypes (Int64, boolean: nullable or relaxed columns) must skip them.
+    kw = {"ignore_na": bool(checks["nullable"]) or relaxed}
     builders = {"ge": pa.Check.ge, "le": pa.Check.le, "gt": pa.Check.gt, "lt": pa.Check.lt}
     for name, build in builders.items():
         if name in checks:
@@ -169,7 +171,7 @@ def build_schema(spec: dict, *, relaxed: frozenset[str] = frozenset()) -> pa.Dat
         relax = col["name"] in relaxed
         columns[col["name"]] = pa.Column(
             pandas_dtype(col, relaxed=relax),
-            [c for c, _ in _column_checks(col)],
+            [c for c, _ in _column_checks(col, relaxed=relax)],
             nullable=bool(col["checks"]["nullable"]) and col["name"] not in key,
             unique=bool(col["checks"]["unique"]),
             report_duplicates="all",
@@ -272,9 +274,9 @@ def validate(df: pd.DataFrame, spec: dict, table_path: str | Path, *,
         found = _schema_failures(err, spec, file, lines, header_line, texts)
         # a cell that failed to parse, or is null, fails nothing else
         failed_cells = {(f.row, f.column) for f in parse_failures}
-        failed_cells |= {(f.row, f.column) for f in found if f.check == "nullable"}
-        failures += [f for f in found if f.check == "nullable"
-                     or (f.row, f.column) not in failed_cells]
+        nulls = {(f.row, f.column) for f in found if f.check == "nullable"} - failed_cells
+        failures += [f for f in found if (f.row, f.column) not in failed_cells
+                     and (f.check == "nullable" or (f.row, f.column) not in nulls)]
     failures.sort(key=lambda f: (f.line is not None, f.line or 0, f.row or 0))
     kept, rejected, status = _apply_on_error(df, spec, failures, lines, texts)
     report = _report(df, spec, file, failures, kept, rejected, status,
@@ -343,9 +345,13 @@ def _rejected_frame(rows: pd.DataFrame, failures: list[Failure],
 
 
 def _check_counts(spec: dict, failures: list[Failure], n_rows: int) -> list[dict[str, Any]]:
+    types = {c["name"]: c["type"] for c in spec["columns"]}
     failed_rows: dict[tuple[str, str], set] = {}
     for f in failures:
-        failed_rows.setdefault((f.column, f.check), set()).add(f.row)
+        check = f.check
+        if check.startswith(("not a ", "not an ", "type: ")) and f.column in types:
+            check = f"type: {types[f.column]}"  # parse failures count against the type check
+        failed_rows.setdefault((f.column, check), set()).add(f.row)
     items: list[tuple[str, str]] = [("(table)", "columns as in spec")]
     labels = _check_labels(spec)
     key = spec.get("key") or []
@@ -415,9 +421,19 @@ def profile_column(series: pd.Series, ctype: str) -> dict[str, Any]:
         return {**out, **_numeric_profile(series)}
     out["nulls"] = int(series.isna().sum())
     counts = series.value_counts(dropna=True, sort=True)
-    out["distinct"] = int(len(counts))
+    out["distinct"] = len(counts)
     out["values"] = {str(k): int(v) for k, v in counts.head(_MAX_DISTINCT).items()}
     return out
+
+
+def failure_report(spec: dict, file: str | Path, failures: list[Failure],
+                   sha256: str | None = None) -> dict[str, Any]:
+    """The validation.json of a table that could not even be read (no rows, no profile)."""
+    return {"dataset": spec.get("name"), "spec": spec.get("spec_path"), "file": str(file),
+            "sha256": sha256, "on_error": spec.get("on_error", "fail"), "status": "failed",
+            "rows": {"read": 0, "kept": 0, "rejected": 0, "with_failures": 0},
+            "checks": [], "columns": {}, "failures_total": len(failures),
+            "failures": [f.as_dict() for f in failures[:_MAX_REPORTED_FAILURES]]}
 
 
 def _report(df: pd.DataFrame, spec: dict, file: str, failures: list[Failure],

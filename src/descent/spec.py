@@ -119,7 +119,7 @@ def load_spec(path: str | Path) -> dict:
     path = Path(path)
     name = validate_dataset_name(path.stem, path)
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError as exc:
         raise SpecError(path, "(file)", "spec file not found") from exc
     except UnicodeDecodeError as exc:
@@ -189,8 +189,8 @@ def _check_column(col: dict, key: str, path: str | Path) -> None:
                         "but no categories: list the allowed values (in order if ordered)")
     for extra in ("categories", "ordered"):
         if ctype != "category" and extra in col:
-            raise SpecError(path, f"{key}.{extra}",
-                            f"{extra} is only for type category (column {col['name']!r} is {ctype})")
+            raise SpecError(path, f"{key}.{extra}", f"{extra} is only for type category "
+                            f"(column {col['name']!r} is {ctype})")
     for bound in _BOUNDS:
         if bound in checks and ctype not in NUMERIC_TYPES:
             raise SpecError(path, f"{key}.checks.{bound}",
@@ -202,12 +202,13 @@ def _check_column(col: dict, key: str, path: str | Path) -> None:
                         f"upper bound {min(upper)} for column {col['name']!r}")
     if "str_matches" in checks:
         if ctype not in ("str", "category"):
-            raise SpecError(path, f"{key}.checks.str_matches",
-                            f"str_matches needs a str or category column ({col['name']!r} is {ctype})")
+            raise SpecError(path, f"{key}.checks.str_matches", f"str_matches needs a str or "
+                            f"category column ({col['name']!r} is {ctype})")
         try:
             re.compile(checks["str_matches"])
         except re.error as exc:
-            raise SpecError(path, f"{key}.checks.str_matches", f"bad regular expression: {exc}") from exc
+            raise SpecError(path, f"{key}.checks.str_matches",
+                            f"bad regular expression: {exc}") from exc
     if "isin" in checks:
         _check_isin(col, key, path)
 
@@ -349,7 +350,8 @@ def dump_spec_yaml(spec: dict, path: str | Path | None = None) -> str:
             ]
             parts.append("columns:\n" + "\n".join(lines) + "\n")
         elif k == "key":
-            parts.append(f"key: {yaml.safe_dump(v, default_flow_style=True, allow_unicode=True).strip()}\n")
+            flow = yaml.safe_dump(v, default_flow_style=True, allow_unicode=True).strip()
+            parts.append(f"key: {flow}\n")
         else:
             parts.append(yaml.dump({k: v}, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True,
                                    width=100))

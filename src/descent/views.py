@@ -44,15 +44,25 @@ def peak_curve(coef: Sequence[float], x: np.ndarray) -> np.ndarray:
         return a * np.exp(-((x - mu) ** 2) / (2.0 * s * s)) + c
 
 
+def drawable(fits: Sequence[Mapping]) -> list[Mapping]:
+    """Fits whose coefficients mean something: a diverged run's are marked in the cost curves
+    and would only flatten every other curve here."""
+    return [f for f in fits if f.get("status") not in ("diverged", "failed")]
+
+
 def fit_plot_data(design: Design, fits: Sequence[Mapping], reference: Mapping) -> dict[str, Any]:
     """Arguments of :func:`descent.plots.fit_plot`: curves on a grid, or per-sample predictions."""
+    fits = drawable(fits)
     X, y = np.asarray(design.X), np.asarray(design.y, dtype=float)
     one_feature = polynomial_powers(design.terms)
     if one_feature is None:
         linear = [f for f in fits if f.get("model", "linear") == "linear"]
-        return {"y": y, "target": design.target,
-                "predictions": {f["variant"]: X @ np.asarray(f["coef"]) for f in linear},
-                "optimum": X @ np.asarray(reference["coef"])}
+        return {
+            "y": y,
+            "target": design.target,
+            "predictions": {f["variant"]: X @ np.asarray(f["coef"]) for f in linear},
+            "optimum": X @ np.asarray(reference["coef"]),
+        }
     feature, powers = one_feature
     x = X[:, design.terms.index(feature)]
     lo, hi = float(np.min(x)), float(np.max(x))
@@ -64,18 +74,30 @@ def fit_plot_data(design: Design, fits: Sequence[Mapping], reference: Mapping) -
             curves[f["variant"]] = peak_curve(f["coef"], grid)
         else:
             curves[f["variant"]] = basis @ np.asarray(f["coef"])
-    return {"y": y, "x": x, "grid": grid, "predictions": curves, "feature": feature,
-            "target": design.target, "optimum": basis @ np.asarray(reference["coef"])}
+    return {
+        "y": y,
+        "x": x,
+        "grid": grid,
+        "predictions": curves,
+        "feature": feature,
+        "target": design.target,
+        "optimum": basis @ np.asarray(reference["coef"]),
+    }
 
 
-def landscape(design: Design, stats: obj.GramStats, fits: Sequence[Mapping],
-              traces: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
+def landscape(
+    design: Design,
+    stats: obj.GramStats,
+    fits: Sequence[Mapping],
+    traces: Mapping[str, Mapping[str, np.ndarray]],
+) -> dict[str, Any]:
     """The unpenalized loss on a 2-D slice through the optimum, with each path projected.
 
     Two coefficients: the plane of both (standardized). More: the plane through the optimum
     spanned by the Hessian's eigenvectors of largest and smallest curvature, where the
     condition number shows as the elongation of the contours.
     """
+    fits = drawable(fits)
     problem, _ = standardized_problem(design, stats, None)
     w_star = np.asarray(stats.w_ls, dtype=float)
     p = w_star.size
@@ -86,8 +108,10 @@ def landscape(design: Design, stats: obj.GramStats, fits: Sequence[Mapping],
     else:
         eigenvalues, vectors = np.linalg.eigh(problem.hessian())
         basis, origin = vectors[:, [-1, 0]], w_star
-        labels = (f"along largest curvature (λ={eigenvalues[-1]:.3g})",
-                  f"along smallest curvature (λ={eigenvalues[0]:.3g})")
+        labels = (
+            f"along largest curvature (λ={eigenvalues[-1]:.3g})",
+            f"along smallest curvature (λ={eigenvalues[0]:.3g})",
+        )
         title = "loss on the slice of extreme curvature through the optimum"
 
     def loss(point: np.ndarray) -> float:
@@ -98,5 +122,10 @@ def landscape(design: Design, stats: obj.GramStats, fits: Sequence[Mapping],
         trace = traces.get(f["variant"], {})
         if f.get("model", "linear") == "linear" and "path" in trace:
             paths[f["variant"]] = (np.asarray(trace["path"]) - origin) @ basis
-    return {"loss": loss, "paths": paths, "optimum": (w_star - origin) @ basis,
-            "labels": labels, "title": title}
+    return {
+        "loss": loss,
+        "paths": paths,
+        "optimum": (w_star - origin) @ basis,
+        "labels": labels,
+        "title": title,
+    }

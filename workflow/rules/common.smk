@@ -26,8 +26,12 @@ def stop(message):
 CONFIG_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
 try:
-    VARIANTS = effective_variants(config, CONFIG_SCHEMA)  # clear, key-naming messages first
-    validate(config, schema="../schemas/config.schema.yaml")  # then fill schema defaults
+    VARIANTS = effective_variants(
+        config, CONFIG_SCHEMA
+    )  # clear, key-naming messages first
+    validate(
+        config, schema="../schemas/config.schema.yaml"
+    )  # then fill schema defaults
     DATA_DIR = Path(config.get("data_dir", "data"))
     DATASETS = discover_datasets(DATA_DIR, config.get("datasets"))
     check_variant_datasets(VARIANTS, DATASETS)
@@ -37,7 +41,10 @@ except Exception as error:  # jsonschema's message names the offending key
     stop(f"config/config.yaml: {str(error).splitlines()[0]}")
 
 FITTED = sorted(name for name, ds in DATASETS.items() if ds.fit)
-CONFIG_HASH = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+UNFITTED = {name: ds.why for name, ds in DATASETS.items() if not ds.fit}
+CONFIG_HASH = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[
+    :16
+]
 
 
 wildcard_constraints:
@@ -63,11 +70,15 @@ def variants_of(ds):
 
 
 def get_fits(wildcards):
-    return expand("results/{ds}/fits/{v}.json", ds=wildcards.ds, v=variants_of(wildcards.ds))
+    return expand(
+        "results/{ds}/fits/{v}.json", ds=wildcards.ds, v=variants_of(wildcards.ds)
+    )
 
 
 def get_traces(wildcards):
-    return expand("results/{ds}/fits/{v}.trace.npz", ds=wildcards.ds, v=variants_of(wildcards.ds))
+    return expand(
+        "results/{ds}/fits/{v}.trace.npz", ds=wildcards.ds, v=variants_of(wildcards.ds)
+    )
 
 
 def all_fits(wildcards):
@@ -82,3 +93,30 @@ def report_inputs(wildcards):
         inputs[f"plots_{ds}"] = f"results/{ds}/cost_curves.png"
     inputs["heatmap"] = "results/heatmap.png"
     return inputs
+
+
+def report_after_failure():
+    """With --keep-going the report rule cannot run (its inputs failed), so render it here from
+    what exists: the failed datasets are listed with the reason each job left behind."""
+    from descent.jobs import report_stage
+
+    try:
+        report_stage(
+            datasets=list(DATASETS),
+            variants=list(VARIANTS),
+            config_hash=CONFIG_HASH,
+            gap_target=config["gap_target"],
+            html_out="results/report.html",
+            md_out="results/report.md",
+            csv_out="results/summary.csv",
+            unfitted=UNFITTED,
+        )
+    except (
+        Exception
+    ) as error:  # never hide the original failure behind a report failure
+        print(f"descent: could not render the partial report: {error}", file=sys.stderr)
+        return
+    print(
+        "descent: some jobs failed; results/report.html lists them (partial report)",
+        file=sys.stderr,
+    )

@@ -5,13 +5,15 @@ rule fit:
     output:
         fit="results/{ds}/fits/{v}.json",
         trace="results/{ds}/fits/{v}.trace.npz",
-    params:
-        variant=get_variant,
     log:
         "logs/{ds}/fit_{v}.log",
+    conda:
+        "../../environment.yml"
     threads: 1
     resources:
         mem_mb=1024,
         runtime=30,
+    params:
+        variant=get_variant,
     script:
         "../scripts/fit.py"

@@ -13,6 +13,8 @@ rule validate:
         rejected="results/{ds}/rejected.csv",
     log:
         "logs/{ds}/validate.log",
+    conda:
+        "../../environment.yml"
     resources:
         mem_mb=2048,
         runtime=10,
@@ -30,6 +32,8 @@ rule design:
         reference="results/{ds}/reference.json",
     log:
         "logs/{ds}/design.log",
+    conda:
+        "../../environment.yml"
     resources:
         mem_mb=2048,
         runtime=10,

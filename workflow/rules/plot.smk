@@ -18,10 +18,14 @@ rule plot_dataset:
             category="{ds}",
         ),
         contours=report(
-            "results/{ds}/contours.png", caption="../report/contours.rst", category="{ds}"
+            "results/{ds}/contours.png",
+            caption="../report/contours.rst",
+            category="{ds}",
         ),
     log:
         "logs/{ds}/plot.log",
+    conda:
+        "../../environment.yml"
     resources:
         mem_mb=2048,
         runtime=10,
@@ -37,12 +41,14 @@ rule plot_heatmap:
         heatmap=report(
             "results/heatmap.png", caption="../report/heatmap.rst", category="Overview"
         ),
-    params:
-        gap_target=config["gap_target"],
     log:
         "logs/plot_heatmap.log",
+    conda:
+        "../../environment.yml"
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        gap_target=config["gap_target"],
     script:
         "../scripts/plot_heatmap.py"

@@ -6,15 +6,18 @@ rule report:
         html="results/report.html",
         md="results/report.md",
         csv="results/summary.csv",
+    log:
+        "logs/report.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
     params:
         config_hash=CONFIG_HASH,
         gap_target=config["gap_target"],
         datasets=list(DATASETS),
         variants=list(VARIANTS),
-    log:
-        "logs/report.log",
-    resources:
-        mem_mb=2048,
-        runtime=10,
+        unfitted=UNFITTED,
     script:
         "../scripts/report.py"

@@ -1,5 +1,10 @@
 """Thin adapter: the plots of one dataset."""
 
+import sys
+
+# The package from this checkout when it is not installed (a cluster node, --use-conda).
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
 from descent.jobs import plot_dataset_stage, run_stage
 
 run_stage(

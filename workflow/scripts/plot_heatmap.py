@@ -1,5 +1,10 @@
 """Thin adapter: iterations to the gap target, datasets × variants."""
 
+import sys
+
+# The package from this checkout when it is not installed (a cluster node, --use-conda).
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
 from descent.jobs import heatmap_stage, run_stage
 
 run_stage(

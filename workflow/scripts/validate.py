@@ -1,5 +1,10 @@
 """Thin adapter: parse and validate one table; failures as a table on the terminal."""
 
+import sys
+
+# The package from this checkout when it is not installed (a cluster node, --use-conda).
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")
+
 from descent.jobs import run_stage, validate_stage
 
 run_stage(

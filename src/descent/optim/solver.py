@@ -226,6 +226,9 @@ def _loop(objective: Any, optimizer: GradientTransformation, w: np.ndarray, rec:
     state = optimizer.init(w)
     loss, grad, norm = oracle(w)
     g_stop = opts["gtol"] * max(1.0, norm) if math.isfinite(norm) else 0.0
+    # A flat loss alone is no proof: tiny steps on an ill-conditioned problem also change the
+    # loss by less than tol. It counts only once the gradient is small too (sqrt(gtol) scale).
+    g_flat = math.sqrt(opts["gtol"]) * max(1.0, norm) if math.isfinite(norm) else 0.0
     limit = opts["divergence_factor"] * max(loss, TINY) if math.isfinite(loss) else -math.inf
     k, passes, prev, w_prev, epoch_end = 0, 0.0, loss, w, True
     per_row = 0.0 if sampler is None else 1.0 / sampler.n
@@ -241,7 +244,7 @@ def _loop(objective: Any, optimizer: GradientTransformation, w: np.ndarray, rec:
         if norm <= g_stop:
             return _Outcome(w, loss, k, "converged",
                             f"converged: gradient norm {norm:.3g} <= {g_stop:.3g} at iteration {k}")
-        if checked and abs(loss - prev) <= tol * max(abs(prev), TINY):
+        if checked and abs(loss - prev) <= tol * max(abs(prev), TINY) and norm <= g_flat:
             change = abs(loss - prev) / max(abs(prev), TINY)
             what = "per epoch " if sampler is not None else ""
             return _Outcome(w, loss, k, "converged", f"converged: relative loss change "
@@ -307,8 +310,9 @@ def solve(objective: Any, optimizer: GradientTransformation, w0: Any, *,
       batch_size: None (or ≥ n) for full batch; ``b < n`` for mini-batches of ``b`` rows from
         a per-epoch permutation drawn with ``np.random.default_rng(seed)`` (1 = SGD).
       max_iter: maximum number of updates.
-      tol: stop when the relative loss change (between epochs for mini-batches) is ≤ tol;
-        0 disables this test (the loss stalls at float resolution before the parameters do).
+      tol: stop when the relative loss change (between epochs for mini-batches) is ≤ tol
+        and the gradient norm is already ≤ ``sqrt(gtol) · max(1, norm at w0)`` (a flat loss
+        with a large gradient is slow progress, not convergence); 0 disables this test.
       gtol: stop when the full gradient norm (prox-gradient mapping norm with L1) is
         ≤ ``gtol · max(1, norm at w0)``.
       seed: seed of the mini-batch sampling.
