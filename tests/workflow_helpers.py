@@ -80,6 +80,7 @@ def make_project(
     project = tmp / "project"
     project.mkdir()
     shutil.copy(ROOT / "Snakefile", project / "Snakefile")
+    shutil.copy(ROOT / "environment.yml", project / "environment.yml")
     shutil.copytree(ROOT / "workflow", project / "workflow")
     (project / "config").mkdir()
     (project / "data").mkdir()
