@@ -142,8 +142,9 @@ def short(error: Any) -> str:
         return error.message.replace("were unexpected", "are not known keys").replace(
             "was unexpected", "is not a known key"
         )
-    if error.context:
-        return min(error.context, key=lambda e: len(e.message)).message
+    if error.context:  # a oneOf: the branch that got furthest says what is wrong
+        relevant = [e for e in error.context if e.validator not in ("const", "type", "enum")]
+        return min(relevant or error.context, key=lambda e: len(e.message)).message
     return error.message
 
 
