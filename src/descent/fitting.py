@@ -151,12 +151,20 @@ def penalty_in_original_units(
 
 
 def problem_in(
-    frame: Coordinates, design: Design, stats: obj.GramStats, penalty: dict | None
+    frame: Coordinates,
+    design: Design,
+    stats: obj.GramStats,
+    penalty: dict | None,
+    X_in_frame: np.ndarray | None = None,
 ) -> obj.LeastSquares:
-    """The least-squares objective of a design in the given coordinates."""
+    """The least-squares objective of a design in the given coordinates.
+
+    ``X_in_frame`` is the design already in these coordinates (e.g. the memory-mapped
+    standardized design of the workflow), so that a large table is never copied whole.
+    """
     l1, l2 = frame.penalty(*penalty_in_original_units(design, penalty))
     return obj.LeastSquares(
-        frame.features(design.X),
+        frame.features(design.X) if X_in_frame is None else X_in_frame,
         frame.target(design.y),
         l1_weights=l1,
         l2_weights=l2,
@@ -165,11 +173,14 @@ def problem_in(
 
 
 def standardized_problem(
-    design: Design, stats: obj.GramStats, penalty: dict | None
+    design: Design,
+    stats: obj.GramStats,
+    penalty: dict | None,
+    X_std: np.ndarray | None = None,
 ) -> tuple[obj.LeastSquares, Coordinates]:
     """The objective in standardized coordinates (``stats`` must be of the same coordinates)."""
     frame = coordinates(design)
-    return problem_in(frame, design, stats, penalty), frame
+    return problem_in(frame, design, stats, penalty, X_std), frame
 
 
 # --- learning rate --------------------------------------------------------------------------
@@ -242,12 +253,17 @@ def starting_points(p: int, restarts: int, seed: int) -> np.ndarray:
 
 
 def fit_variant(
-    design: Design, stats: obj.GramStats, name: str, variant: dict[str, Any]
+    design: Design,
+    stats: obj.GramStats,
+    name: str,
+    variant: dict[str, Any],
+    X_std: np.ndarray | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Fit one variant; return the record of ``fits/{v}.json`` and the arrays of its trace.
 
-    ``stats`` are the Gram statistics in standardized coordinates (the design stage's); a
-    variant with ``standardize: false`` computes its own.
+    ``stats`` are the Gram statistics in standardized coordinates (the design stage's) and
+    ``X_std`` optionally the standardized design itself; a variant with ``standardize: false``
+    computes its own statistics.
     """
     v = resolve_variant(variant)
     if v["family"] == "peak":
@@ -256,8 +272,8 @@ def fit_variant(
         return fit_peak(design, name, v)
     frame = coordinates(design, v["standardize"])
     if not v["standardize"]:
-        stats = compute_stats(design, standardize=False)
-    problem = problem_in(frame, design, stats, v["penalty"])
+        stats, X_std = compute_stats(design, standardize=False), None
+    problem = problem_in(frame, design, stats, v["penalty"], X_std)
     w_star, method = obj.exact_optimum(stats, problem.l1_weights, problem.l2_weights)
     batch = v["batch_size"] if v["batch_size"] and v["batch_size"] < problem.n_samples else None
     lr0 = learning_rate(v, problem, batch)
@@ -412,3 +428,19 @@ def design_warnings(design: Design, condition: dict[str, Any]) -> list[str]:
     if n and float(np.ptp(np.asarray(design.y))) == 0.0:
         notes.append("the target is constant: every coefficient but the intercept is 0")
     return notes
+
+
+def raw_condition_number(design: Design, stats: obj.GramStats) -> float:
+    """κ of the problem as the data give it (no standardization), from the standardized Gram.
+
+    ``X = X_s·B`` with ``B = diag(scale)`` plus the centers in the intercept row, so the raw
+    Gram is ``Bᵀ G_s B``: no second pass over the rows. Shown next to κ of the standardized
+    problem, it says what standardization saves gradient descent.
+    """
+    B = np.diag(np.asarray(design.scale, dtype=float))
+    if design.intercept:
+        B[0, :] += np.asarray(design.center, dtype=float)
+        B[0, 0] = 1.0
+    eigenvalues = np.linalg.eigvalsh(B.T @ stats.gram @ B)
+    top, bottom = float(eigenvalues[-1]), float(eigenvalues[0])
+    return top / bottom if bottom > top * 1e-15 else float("inf")

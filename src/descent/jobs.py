@@ -68,6 +68,9 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(handle, **arrays)
 
 
+CHUNK_ROWS = 1 << 18  # rows per chunk when streaming a large design (2 MiB per column)
+
+
 def error_path(results: Path, dataset: str, stage: str) -> Path:
     """Where a failed job records why, for the report (not a Snakemake output: it survives)."""
     return Path(results) / dataset / "errors" / f"{stage}.json"
@@ -118,8 +121,14 @@ def run_stage(
 # --- stages -----------------------------------------------------------------------------
 
 
-def design_stage(parquet: str, spec: str, design_out: str, reference_out: str) -> None:
-    """Design matrix, Gram statistics and the exact unpenalized optimum of one dataset."""
+def design_stage(
+    parquet: str, spec: str, design_out: str, xstd_out: str, reference_out: str
+) -> None:
+    """Design matrix, its standardized copy, Gram statistics and the exact optimum.
+
+    The standardized design is written once, in row chunks, as a ``.npy`` that fit jobs
+    memory-map: a 10-million-row table is read from disk by each job, never copied whole.
+    """
     import pandas as pd
 
     from descent import fitting
@@ -127,13 +136,18 @@ def design_stage(parquet: str, spec: str, design_out: str, reference_out: str) -
     from descent.features import build_design
     from descent.spec import load_spec
 
-    spec_dict = load_spec(spec)
-    design = build_design(pd.read_parquet(parquet), spec_dict)
-    stats = fitting.compute_stats(design)
+    design = build_design(pd.read_parquet(parquet), load_spec(spec))
+    frame = fitting.coordinates(design)
+    with atomic_path(xstd_out, suffix=".npy") as tmp:
+        X_std = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=design.X.shape)
+        for start in range(0, design.X.shape[0], CHUNK_ROWS):
+            X_std[start : start + CHUNK_ROWS] = frame.features(design.X[start : start + CHUNK_ROWS])
+        X_std.flush()
+        stats = obj.gram_stats(X_std, frame.target(design.y))
+        del X_std
     write_npz(design_out, fitting.design_arrays(design, stats))
-    problem, frame = fitting.standardized_problem(design, stats, None)
-    w_star = obj.lstsq_reference(stats)
-    coef = frame.to_original(w_star)
+    problem, _ = fitting.standardized_problem(design, stats, None, np.load(xstd_out, mmap_mode="r"))
+    coef = frame.to_original(obj.lstsq_reference(stats))
     zeros = np.zeros(len(design.terms))
     condition = obj.condition(problem)
     write_json(
@@ -148,19 +162,27 @@ def design_stage(parquet: str, spec: str, design_out: str, reference_out: str) -
             "target": design.target,
             "formula": fitting.formula(design),
             "warnings": fitting.design_warnings(design, condition),
+            "kappa_unstandardized": fitting.raw_condition_number(design, stats),
             **condition,
         },
     )
 
 
 def fit_stage(
-    design: str, variant_name: str, variant: dict, fit_out: str, trace_out: str, dataset: str
+    design: str,
+    xstd: str,
+    variant_name: str,
+    variant: dict,
+    fit_out: str,
+    trace_out: str,
+    dataset: str,
 ) -> None:
     """One variant on one dataset: ``fits/{v}.json`` and its trace."""
     from descent import fitting
 
     design_obj, stats = fitting.load_design_arrays(design)
-    record, trace = fitting.fit_variant(design_obj, stats, variant_name, variant)
+    X_std = np.load(xstd, mmap_mode="r")
+    record, trace = fitting.fit_variant(design_obj, stats, variant_name, variant, X_std)
     record["dataset"] = dataset
     write_npz(trace_out, trace)
     write_json(fit_out, record)
@@ -191,25 +213,28 @@ def load_fits(fit_paths: list[str]) -> tuple[list[dict], dict[str, dict[str, np.
 
 
 def plot_dataset_stage(
-    design: str, reference: str, fits: list[str], outputs: dict[str, str], dataset: str = ""
+    design: str,
+    xstd: str,
+    reference: str,
+    fits: list[str],
+    outputs: dict[str, str],
+    dataset: str = "",
 ) -> None:
     """Cost curves, fitted lines, schedules and the loss landscape of one dataset."""
     from descent import fitting, plots, views
 
     design_obj, stats = fitting.load_design_arrays(design)
+    X_std = np.load(xstd, mmap_mode="r")
     fit_records, traces = load_fits(fits)
     ref = json.loads(Path(reference).read_text(encoding="utf-8"))
     name = dataset or Path(design).parent.name
     plots.cost_curves(
         fit_records, traces, outputs["cost_curves"], title=f"{name}: gap to the exact optimum"
     )
-    plots.fit_plot(
-        **views.fit_plot_data(design_obj, fit_records, ref),
-        out_path=outputs["fit"],
-        title=f"{name}: {ref['formula']}",
-    )
+    fit_data, note = views.fit_plot_data(design_obj, fit_records, ref)
+    plots.fit_plot(**fit_data, out_path=outputs["fit"], title=f"{name}: {ref['formula']}{note}")
     plots.lr_schedules(traces, outputs["schedules"], title=f"{name}: learning rate per step")
-    landscape = views.landscape(design_obj, stats, fit_records, traces)
+    landscape = views.landscape(design_obj, stats, fit_records, traces, X_std)
     plots.contours(
         landscape["loss"],
         landscape["paths"],

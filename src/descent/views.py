@@ -16,6 +16,7 @@ from descent.features import Design
 from descent.fitting import standardized_problem
 
 GRID_POINTS = 200
+MAX_POINTS = 5000  # points drawn in a fit plot; larger tables are subsampled
 
 
 def polynomial_powers(terms: Sequence[str]) -> tuple[str, dict[int, int]] | None:
@@ -50,10 +51,26 @@ def drawable(fits: Sequence[Mapping]) -> list[Mapping]:
     return [f for f in fits if f.get("status") not in ("diverged", "failed")]
 
 
-def fit_plot_data(design: Design, fits: Sequence[Mapping], reference: Mapping) -> dict[str, Any]:
-    """Arguments of :func:`descent.plots.fit_plot`: curves on a grid, or per-sample predictions."""
+def shown_rows(n: int, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray | None:
+    """Sorted random rows to draw (fixed seed), or None to draw all ``n``."""
+    if n <= max_points:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_points, replace=False))
+
+
+def fit_plot_data(
+    design: Design, fits: Sequence[Mapping], reference: Mapping
+) -> tuple[dict[str, Any], str]:
+    """Arguments of :func:`descent.plots.fit_plot` and a note for its title.
+
+    Curves on a grid for one-feature models, per-sample predictions otherwise. A large table
+    is subsampled (fixed seed) before anything is computed, and the note says so.
+    """
     fits = drawable(fits)
-    X, y = np.asarray(design.X), np.asarray(design.y, dtype=float)
+    rows = shown_rows(design.X.shape[0])
+    X = np.asarray(design.X if rows is None else design.X[rows])
+    y = np.asarray(design.y if rows is None else design.y[rows], dtype=float)
+    note = "" if rows is None else f" (random {rows.size:,} of {design.X.shape[0]:,} points)"
     one_feature = polynomial_powers(design.terms)
     if one_feature is None:
         linear = [f for f in fits if f.get("model", "linear") == "linear"]
@@ -62,7 +79,7 @@ def fit_plot_data(design: Design, fits: Sequence[Mapping], reference: Mapping) -
             "target": design.target,
             "predictions": {f["variant"]: X @ np.asarray(f["coef"]) for f in linear},
             "optimum": X @ np.asarray(reference["coef"]),
-        }
+        }, note
     feature, powers = one_feature
     x = X[:, design.terms.index(feature)]
     lo, hi = float(np.min(x)), float(np.max(x))
@@ -82,7 +99,7 @@ def fit_plot_data(design: Design, fits: Sequence[Mapping], reference: Mapping) -
         "feature": feature,
         "target": design.target,
         "optimum": basis @ np.asarray(reference["coef"]),
-    }
+    }, note
 
 
 def landscape(
@@ -90,6 +107,7 @@ def landscape(
     stats: obj.GramStats,
     fits: Sequence[Mapping],
     traces: Mapping[str, Mapping[str, np.ndarray]],
+    X_std: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The unpenalized loss on a 2-D slice through the optimum, with each path projected.
 
@@ -98,7 +116,7 @@ def landscape(
     condition number shows as the elongation of the contours.
     """
     fits = drawable(fits)
-    problem, _ = standardized_problem(design, stats, None)
+    problem, _ = standardized_problem(design, stats, None, X_std)
     w_star = np.asarray(stats.w_ls, dtype=float)
     p = w_star.size
     if p == 2:

@@ -120,3 +120,33 @@ def report_after_failure():
         "descent: some jobs failed; results/report.html lists them (partial report)",
         file=sys.stderr,
     )
+
+
+# --- resources, sized from the data (a 6-row table and a 10-million-row one differ) -------
+
+
+def input_mb(input):
+    return sum(Path(f).stat().st_size for f in input if Path(f).exists()) / 2**20
+
+
+def table_mem_mb(wildcards, input):
+    """Parsing, validation and the design hold a few copies of the table in memory."""
+    return int(1024 + 6 * input_mb(input))
+
+
+def table_runtime(wildcards, input):
+    """Minutes: generous for a slow shared disk."""
+    return int(10 + input_mb(input) / 50)
+
+
+def fit_mem_mb(wildcards, input):
+    """A fit memory-maps the design; only chunks, batches and the trace are resident."""
+    return int(1024 + 1.5 * input_mb(input))
+
+
+def fit_runtime(wildcards, input):
+    return int(30 + input_mb(input) / 20)
+
+
+def plot_mem_mb(wildcards, input):
+    return int(1536 + 1.5 * input_mb(input))

@@ -2,6 +2,7 @@ rule fit:
     """One optimizer variant on one dataset; imports NumPy only, so it is cheap on a cluster."""
     input:
         design="results/{ds}/design.npz",
+        xstd="results/{ds}/design.std.npy",
     output:
         fit="results/{ds}/fits/{v}.json",
         trace="results/{ds}/fits/{v}.trace.npz",
@@ -11,8 +12,8 @@ rule fit:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=1024,
-        runtime=30,
+        mem_mb=fit_mem_mb,
+        runtime=fit_runtime,
     params:
         variant=get_variant,
     script:

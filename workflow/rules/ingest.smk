@@ -16,8 +16,8 @@ rule validate:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        mem_mb=table_mem_mb,
+        runtime=table_runtime,
     script:
         "../scripts/validate.py"
 
@@ -29,13 +29,14 @@ rule design:
         spec=get_spec,
     output:
         design="results/{ds}/design.npz",
+        xstd="results/{ds}/design.std.npy",
         reference="results/{ds}/reference.json",
     log:
         "logs/{ds}/design.log",
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        mem_mb=table_mem_mb,
+        runtime=table_runtime,
     script:
         "../scripts/design.py"

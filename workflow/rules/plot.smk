@@ -2,6 +2,7 @@ rule plot_dataset:
     """Cost curves, fitted lines, learning-rate schedules and loss contours of one dataset."""
     input:
         design="results/{ds}/design.npz",
+        xstd="results/{ds}/design.std.npy",
         reference="results/{ds}/reference.json",
         fits=get_fits,
         traces=get_traces,
@@ -27,7 +28,7 @@ rule plot_dataset:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2048,
+        mem_mb=plot_mem_mb,
         runtime=10,
     script:
         "../scripts/plot_dataset.py"

@@ -15,5 +15,6 @@ run_stage(
     parquet=snakemake.input.parquet,
     spec=snakemake.input.spec,
     design_out=snakemake.output.design,
+    xstd_out=snakemake.output.xstd,
     reference_out=snakemake.output.reference,
 )

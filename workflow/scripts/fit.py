@@ -13,6 +13,7 @@ run_stage(
     dataset=snakemake.wildcards.ds,
     label=f"fit_{snakemake.wildcards.v}",
     design=snakemake.input.design,
+    xstd=snakemake.input.xstd,
     variant_name=snakemake.wildcards.v,
     variant=dict(snakemake.params.variant),
     fit_out=snakemake.output.fit,

@@ -13,6 +13,7 @@ run_stage(
     dataset=snakemake.wildcards.ds,
     label="plot",
     design=snakemake.input.design,
+    xstd=snakemake.input.xstd,
     reference=snakemake.input.reference,
     fits=list(snakemake.input.fits),
     outputs=dict(snakemake.output.items()),
