@@ -304,3 +304,23 @@ def report_stage(
         "unfitted": unfitted or {},
     }
     build_report(results, html_out, md_out, csv_out, meta=meta)
+
+
+def plot_peak_stage(design: str, fit: str, peak_out: str, dataset: str = "") -> None:
+    """Where the starts of the non-convex peak model ended, on its exact (μ, s) landscape."""
+    from descent import fitting, plots, views
+
+    design_obj, _ = fitting.load_design_arrays(design)
+    record = json.loads(Path(fit).read_text(encoding="utf-8"))
+    profile = views.peak_profile(design_obj, record)
+    title = (
+        f"{dataset}: {record['variant']}, {len(profile['endpoints'])} starts (a, c profiled out)"
+    )
+    plots.contours(
+        profile.pop("loss"),
+        profile.pop("paths"),
+        profile.pop("optimum"),
+        peak_out,
+        title=title,
+        **profile,
+    )

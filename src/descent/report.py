@@ -55,6 +55,9 @@ DATASET_IMAGES = {
     "lr_schedules.png": "Learning rate per step for each variant.",
     "contours.png": "Loss contours in standardized coordinates with each optimizer's path.",
 }
+RESTARTS_CAPTION = ("Non-convex peak model: loss over peak position μ and width s (a and c "
+                    "solved exactly at each point) with the end point of every random start; "
+                    "starts in different basins end in different local optima.")
 HEATMAP_IMAGE = "heatmap.png"
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -416,8 +419,27 @@ def fit_notes(fit: Mapping, limit: float | None) -> list[str]:
                      "flagged unstable before it ran")
     if fit.get("status") == "failed" and fit.get("message"):
         notes.append(str(fit["message"]))
+    if (fit.get("status") == "max_iter" or fit.get("standardized") is False) and fit.get("message"):
+        notes.append(str(fit["message"]))
+    notes += restart_notes(fit)
     notes += [str(w) for w in fit.get("warnings") or []]
     return notes
+
+
+def restart_notes(fit: Mapping) -> list[str]:
+    """Where the starts of a multi-start run ended: distinct final losses and how many each."""
+    losses = [x for x in (_get(fit, "restarts.losses") or []) if _isnum(x)]
+    if len(losses) < 2:
+        return []
+    groups: list[list[float]] = []
+    for loss in sorted(losses):  # losses within 1e-6 relative are the same optimum
+        if groups and abs(loss - groups[-1][0]) <= 1e-6 * max(abs(groups[-1][0]), 1e-300):
+            groups[-1].append(loss)
+        else:
+            groups.append([loss])
+    ends = ", ".join(f"{fmt_num(g[0], 4)} ×{len(g)}" for g in groups)
+    what = f"{len(groups)} different optima" if len(groups) > 1 else "one optimum"
+    return [f"{len(losses)} starts ended at {what} (final loss {ends}); the best is reported"]
 
 
 def _run_row(fit: Mapping, limit: float | None) -> dict[str, Any]:
@@ -473,7 +495,9 @@ def _dataset_context(ds: Mapping, variants: Sequence[str], md_dir: Path) -> dict
         "unstable": [r["variant"] for r in runs if r["unstable"]],
         "coef_columns": cols, "coef_rows": coef_rows, "runs": runs,
         "images": [_image(ds["dir"] / f, md_dir, cap) for f, cap in DATASET_IMAGES.items()
-                   if (ds["dir"] / f).is_file()],
+                   if (ds["dir"] / f).is_file()]
+        + [_image(path, md_dir, RESTARTS_CAPTION)
+           for path in sorted(ds["dir"].glob("restarts_*.png"))],
     }
 
 

@@ -17,6 +17,7 @@ from descent.fitting import standardized_problem
 
 GRID_POINTS = 200
 MAX_POINTS = 5000  # points drawn in a fit plot; larger tables are subsampled
+PROFILE_POINTS = 120  # grid points per axis of the peak model's (μ, s) landscape
 
 
 def polynomial_powers(terms: Sequence[str]) -> tuple[str, dict[int, int]] | None:
@@ -146,4 +147,46 @@ def landscape(
         "optimum": (w_star - origin) @ basis,
         "labels": labels,
         "title": title,
+    }
+
+
+def peak_profile(design: Design, fit: Mapping) -> dict[str, Any]:
+    """The peak model's loss over (μ, s) with a and c profiled out, and where each start ended.
+
+    For fixed μ and s the model ``a·exp(−(x−μ)²/2s²) + c`` is linear in (a, c), so the best
+    (a, c) is a 2-column least-squares solve: the contour map is exact, not a slice, and every
+    local optimum of the 4-parameter problem is a local optimum of this 2-D surface.
+    """
+    from descent.peak import peak_feature
+
+    rows = shown_rows(design.X.shape[0])
+    x = peak_feature(design) if rows is None else peak_feature(design)[rows]
+    y = np.asarray(design.y if rows is None else design.y[rows], dtype=float)
+
+    def loss(point: np.ndarray) -> float:
+        mu, s = (float(v) for v in point)
+        with np.errstate(all="ignore"):
+            basis = np.column_stack([np.exp(-((x - mu) ** 2) / (2.0 * s * s)), np.ones_like(x)])
+            if not np.all(np.isfinite(basis)):
+                return float("nan")
+            coef = np.linalg.lstsq(basis, y, rcond=None)[0]
+            return float(0.5 * np.mean((y - basis @ coef) ** 2))
+
+    lo, hi = float(np.min(x)), float(np.max(x))
+    span = max(hi - lo, 1e-12)
+    mus = np.linspace(lo - 0.6 * span, hi + 0.6 * span, PROFILE_POINTS)
+    widths = np.geomspace(span / 40.0, 2.0 * span, PROFILE_POINTS)
+    M, S = np.meshgrid(mus, widths)
+    Z = np.array([loss(point) for point in zip(M.ravel(), S.ravel(), strict=True)])
+    ends = [[e[1], abs(e[2])] for e in fit["restarts"].get("endpoints", [])]
+    # a start that ran off (a flat fit: s → ∞, or μ far outside the data) is drawn on the border
+    endpoints = np.clip(
+        np.array(ends, dtype=float).reshape(-1, 2), [mus[0], widths[0]], [mus[-1], widths[-1]]
+    )
+    return {
+        "loss": (M, S, Z.reshape(M.shape)),
+        "paths": {},
+        "optimum": [fit["optimal_coef"][1], abs(fit["optimal_coef"][2])],
+        "endpoints": endpoints,
+        "labels": ("μ, peak position", "s, peak width (end points off the map on its border)"),
     }

@@ -69,6 +69,11 @@ def variants_of(ds):
     return [v for v, settings in VARIANTS.items() if DATASETS[ds].accepts(settings)]
 
 
+def peak_variants_of(ds):
+    """Multi-start variants of the non-convex family on a dataset (they get a landscape plot)."""
+    return [v for v in variants_of(ds) if VARIANTS[v].get("family") == "peak"]
+
+
 def get_fits(wildcards):
     return expand(
         "results/{ds}/fits/{v}.json", ds=wildcards.ds, v=variants_of(wildcards.ds)
@@ -91,6 +96,8 @@ def report_inputs(wildcards):
     for ds in FITTED:
         inputs[f"reference_{ds}"] = f"results/{ds}/reference.json"
         inputs[f"plots_{ds}"] = f"results/{ds}/cost_curves.png"
+        for v in peak_variants_of(ds):
+            inputs[f"restarts_{ds}_{v}"] = f"results/{ds}/restarts_{v}.png"
     inputs["heatmap"] = "results/heatmap.png"
     return inputs
 

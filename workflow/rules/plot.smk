@@ -53,3 +53,25 @@ rule plot_heatmap:
         gap_target=config["gap_target"],
     script:
         "../scripts/plot_heatmap.py"
+
+
+rule plot_peak:
+    """The non-convex model's landscape with the end point of every start."""
+    input:
+        design="results/{ds}/design.npz",
+        fit="results/{ds}/fits/{v}.json",
+    output:
+        peak=report(
+            "results/{ds}/restarts_{v}.png",
+            caption="../report/restarts.rst",
+            category="{ds}",
+        ),
+    log:
+        "logs/{ds}/plot_restarts_{v}.log",
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=plot_mem_mb,
+        runtime=10,
+    script:
+        "../scripts/plot_peak.py"
