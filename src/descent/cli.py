@@ -43,7 +43,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing the usage and exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+        command = self.prog.removeprefix("descent").strip()
+        raise _UsageError(f"{command + ': ' if command else ''}{message} "
+                          f"(see {self.prog} --help)")
 
 
 # --- descent fit ---------------------------------------------------------------------------
@@ -122,6 +124,8 @@ def _overrides(args: argparse.Namespace, base: dict) -> dict[str, Any]:
             penalty["alpha"] = args.alpha
         if args.l1_ratio is not None:
             penalty["l1_ratio"] = args.l1_ratio
+        if not (penalty.get("alpha", 0.0) >= 0 and 0 <= penalty.get("l1_ratio", 0.0) <= 1):
+            raise CommandError(f"need --alpha >= 0 and 0 <= --l1-ratio <= 1, got {penalty}")
         out["penalty"] = penalty
     if args.no_standardize:
         out["standardize"] = False
@@ -185,9 +189,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     frame, spec = _validated_frame(table, spec_path)
     design = build_design(frame, spec)
     del frame
-    standardize = fitting.resolve_variant(variant)["standardize"]
-    stats = fitting.compute_stats(design) if standardize else None  # else fit_variant's own
-    record, _ = fitting.fit_variant(design, stats, name, variant)
+    record, _ = fitting.fit_design(design, name, variant)
     record["table"], record["spec"] = str(table), str(spec_path)
     if args.json:
         from descent.jobs import clean_json
@@ -207,9 +209,12 @@ def _fit_text(record: dict, design: Any, table: Path, spec_path: Path, variant: 
     if message.startswith(f"{record['status']}: "):
         message = message[len(record["status"]) + 2 :]
     unstable = "  (beyond the stability limit 2/L)" if record.get("lr_unstable") else ""
-    lines = [f"{table}: {formula(design)}  ({n} rows, validated against {spec_path})",
+    model = record.get("formula") or formula(design)  # the peak family names its own
+    lines = [f"{table}: {model}  ({n} rows, validated against {spec_path})",
              f"variant {record['variant']}: {_settings(variant)}",
-             f"status         {record['status']} ({message})",
+             f"status         {record['status']}",
+             f"solver         {message}"
+             + ("  [standardized units]" if variant.get("standardize", True) else ""),
              f"iterations     {record['iterations']}  ({record['passes']:g} data passes, "
              f"{record['seconds']:.3g} s)",
              f"learning rate  {record['learning_rate']:.6g}{unstable}", ""]
@@ -300,7 +305,8 @@ def _cmd_variants(args: argparse.Namespace) -> int:
 def _flow(value: Any) -> Any:
     """A config value on one line."""
     if isinstance(value, dict | list):
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False,
+                              width=10_000).strip()
     return value
 
 

@@ -52,7 +52,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     Args:
       optimizer: a name of :data:`descent.optim.OPTIMIZERS` ("gd", "sgd", "minibatch",
         "momentum", "nesterov", "adagrad", "rmsprop", "adam", "newton", "proximal", "fista").
-        Use "proximal" or "fista" when ``l1_ratio > 0``.
+        Use "proximal" or "fista" when ``l1_ratio > 0``, and give "newton"
+        ``learning_rate=1.0`` (its step is already scaled by the inverse Hessian).
       learning_rate: a positive float (in standardized coordinates when ``standardize``), or
         "auto" for ``lr_factor / L`` with L the Lipschitz constant of the problem (of single
         rows for mini-batches, so the default is safe for every batch).
@@ -161,10 +162,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         X, y = _validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         variant = self._variant()
         design = design_from_arrays(X, y, fit_intercept=self.fit_intercept)
-        # fit_variant computes its own statistics when the variant is not standardized
-        stats = fitting.compute_stats(design) if self.standardize else None
-        record, trace = fitting.fit_variant(design, stats, type(self).__name__, variant)
-        y_scale = fitting.coordinates(design, self.standardize).y_scale
+        frame = fitting.coordinates(design, self.standardize)
+        record, trace = fitting.fit_design(design, type(self).__name__, variant)
         coef, optimal = np.asarray(record["coef"]), np.asarray(record["optimal_coef"])
         k = 1 if self.fit_intercept else 0
         self.coef_, self.optimal_coef_ = coef[k:], optimal[k:]
@@ -173,7 +172,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = int(record["iterations"])
         self.status_ = str(record["status"])
         self.gap_ = float(record["gap"])
-        self.loss_curve_ = np.asarray(trace["loss"], dtype=float) * y_scale**2
+        self.loss_curve_ = np.asarray(trace["loss"], dtype=float) * frame.y_scale**2
         self.record_ = record
         if self.status_ != "converged":
             warnings.warn(_convergence_message(record), ConvergenceWarning, stacklevel=2)

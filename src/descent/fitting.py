@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from descent import objective as obj
-from descent.features import Design, from_original, to_original
+from descent.features import Design, from_original, penalty_weights, to_original
 from descent.optim.aliases import make_optimizer
 from descent.optim.schedules import make_schedule
 from descent.optim.solver import SolveResult, multistart
@@ -128,8 +128,14 @@ def coordinates(design: Design, standardize: bool = True) -> Coordinates:
 
 def compute_stats(design: Design, standardize: bool = True) -> obj.GramStats:
     """Gram statistics and the orthogonal factorization in the solving coordinates, one pass."""
+    return design_in(design, standardize)[1]
+
+
+def design_in(design: Design, standardize: bool = True) -> tuple[np.ndarray, obj.GramStats]:
+    """The design in its solving coordinates and its Gram statistics (in memory)."""
     frame = coordinates(design, standardize)
-    return obj.gram_stats(frame.features(design.X), frame.target(design.y))
+    X = frame.features(design.X)
+    return X, obj.gram_stats(X, frame.target(design.y))
 
 
 def penalty_in_original_units(
@@ -141,13 +147,10 @@ def penalty_in_original_units(
     ``Lasso(alpha)`` / ``ElasticNet(alpha, l1_ratio)`` exactly and ``Ridge(alpha=n·alpha)``.
     The intercept is never penalized.
     """
-    p = len(design.terms)
-    if not penalty:
-        return np.zeros(p), np.zeros(p)
-    alpha = float(penalty.get("alpha", 0.0))
-    l1_ratio = float(penalty.get("l1_ratio", 0.0))
-    mask = np.array([t != "intercept" for t in design.terms], dtype=float)
-    return alpha * l1_ratio * mask, alpha * (1.0 - l1_ratio) * mask
+    penalty = penalty or {}
+    return penalty_weights(
+        design.terms, float(penalty.get("alpha", 0.0)), float(penalty.get("l1_ratio", 0.0))
+    )
 
 
 def problem_in(
@@ -195,6 +198,8 @@ def learning_rate(variant: dict, problem: Any, batch_size: int | None) -> float:
     lr = variant["learning_rate"]
     if lr != "auto":
         return float(lr)
+    if variant["optimizer"] == "newton":  # a Newton step is already scaled by the curvature
+        return float(variant["lr_factor"])
     L = float(problem.lipschitz())
     if batch_size is not None and batch_size < problem.n_samples:
         L = max(L, row_curvature(problem))
@@ -317,6 +322,20 @@ def fit_variant(
             [coordinates(design).from_original(frame.to_original(w)) for w in best.path]
         )
     return record, trace
+
+
+def fit_design(
+    design: Design, name: str, variant: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """:func:`fit_variant` on a design held in memory (the estimator, the command line).
+
+    The workflow instead computes the statistics once per dataset and memory-maps them.
+    """
+    v = resolve_variant(variant)
+    X_std = stats = None  # a variant that is not standardized computes its own
+    if v["standardize"] and v["family"] == "linear":
+        X_std, stats = design_in(design)
+    return fit_variant(design, stats, name, variant, X_std)
 
 
 def measured_record(
