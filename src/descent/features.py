@@ -170,12 +170,29 @@ def _levels(entry: dict) -> list:
     return list(levels)
 
 
+def mean_std(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean, standard deviation and largest magnitude of a vector, safe near 1e±300.
+
+    The values are divided by their largest magnitude first, so neither the sum (1e300 · n
+    overflows) nor the squares (1e-300² underflows) leave the floating-point range.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        biggest = float(np.max(np.abs(values), initial=0.0))
+    unit = biggest if 0 < biggest < np.inf else 1.0
+    scaled = values / unit
+    return float(scaled.mean()) * unit, float(scaled.std()) * unit, biggest
+
+
 def _center_scale(X: np.ndarray, intercept: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Column means (0 without an intercept, which could not absorb them) and stds (1 if ~0)."""
+    """Column means (0 without an intercept, which could not absorb them) and stds (1 if ~0).
+
+    Column by column, so a 10-million-row design costs one column of scratch, not a copy.
+    """
     p = X.shape[1]
-    center = X.mean(axis=0) if intercept else np.zeros(p)
-    scale = X.std(axis=0)
-    biggest = np.max(np.abs(X), axis=0, initial=0.0)
+    stats = np.array([mean_std(X[:, j]) for j in range(p)]).reshape(p, 3)
+    center = stats[:, 0] if intercept else np.zeros(p)
+    scale, biggest = stats[:, 1], stats[:, 2]
     constant = scale <= 16 * np.finfo(np.float64).eps * np.maximum(biggest, 1e-300)
     scale = np.where(constant, 1.0, scale)
     if intercept:

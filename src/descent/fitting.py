@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from descent import objective as obj
-from descent.features import Design, from_original, penalty_weights, to_original
+from descent.features import Design, from_original, mean_std, penalty_weights, to_original
 from descent.optim.aliases import make_optimizer
 from descent.optim.schedules import make_schedule
 from descent.optim.solver import SolveResult, multistart
@@ -105,7 +105,9 @@ class Coordinates:
         The loss is divided by ``y_scale²`` and ``w_j = y_scale·v_j/x_scale_j``, so an L1 weight
         becomes ``λ1/(y_scale·x_scale_j)`` and an L2 weight ``λ2/x_scale_j²``.
         """
-        return l1 / (self.y_scale * self.x_scale), l2 / self.x_scale**2
+        # divided one factor at a time: a product of two scales near 1e-300 underflows to 0
+        with np.errstate(over="ignore"):
+            return l1 / self.y_scale / self.x_scale, l2 / self.x_scale / self.x_scale
 
 
 def coordinates(design: Design, standardize: bool = True) -> Coordinates:
@@ -113,9 +115,10 @@ def coordinates(design: Design, standardize: bool = True) -> Coordinates:
     p = len(design.terms)
     if not standardize:
         return Coordinates(np.zeros(p), np.ones(p), 0.0, 1.0, design.intercept)
-    y = np.asarray(design.y, dtype=float)
-    center = float(np.mean(y)) if design.intercept else 0.0
-    spread = float(np.std(y)) if design.intercept else float(np.sqrt(np.mean(y**2)))
+    mean, std, biggest = mean_std(design.y)
+    center = mean if design.intercept else 0.0
+    # without an intercept nothing absorbs a shift: scale by the root mean square instead
+    spread = std if design.intercept else math.hypot(mean, std)
     spread = spread if spread > 0 and math.isfinite(spread) else 1.0
     return Coordinates(
         np.asarray(design.center, dtype=float),
@@ -241,10 +244,29 @@ def unstable(optimizer: str, lr: float, L: float, options: dict) -> bool:
 # --- fitting ---------------------------------------------------------------------------------
 
 
+def gap_floor(y: np.ndarray, y_scale: float = 1.0) -> float:
+    """``s = 1e-12·0.5·mean((y/y_scale)²)``: the gap's denominator for a perfect fit.
+
+    Computed on ``y/y_scale`` so that neither ``y²`` (y ~ 1e300) nor ``y_scale²`` over- or
+    underflows.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        return 1e-12 * 0.5 * float(np.mean(np.square(np.asarray(y, dtype=float) / y_scale)))
+
+
+def safe_norm(v: np.ndarray) -> float:
+    """Euclidean norm without overflow or underflow in the squares (``inf`` if it is inf)."""
+    v = np.asarray(v, dtype=float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        biggest = float(np.max(np.abs(v), initial=0.0))
+        if not 0 < biggest < np.inf:
+            return biggest
+        return biggest * float(np.linalg.norm(v / biggest))
+
+
 def relative_gap(loss: float, optimal_loss: float, y: np.ndarray) -> float:
     """``(loss − optimal)/max(optimal, s)`` with ``s = 1e-12·0.5·mean(y²)`` (DESIGN.md)."""
-    floor = 1e-12 * 0.5 * float(np.mean(np.square(np.asarray(y, dtype=float))))
-    denominator = max(optimal_loss, floor, np.finfo(float).tiny)
+    denominator = max(optimal_loss, gap_floor(y), np.finfo(float).tiny)
     with np.errstate(over="ignore", invalid="ignore"):
         return float((loss - optimal_loss) / denominator)
 
@@ -361,8 +383,8 @@ def measured_record(
         "loss": float(loss),
         "optimal_loss": float(optimal_loss),
         "gap": relative_gap(loss, optimal_loss, design.y),
-        "distance": float(np.linalg.norm(coef - optimal_coef)),
-        "distance_std": float(np.linalg.norm(best.params - w_star)),
+        "distance": safe_norm(coef - optimal_coef),
+        "distance_std": safe_norm(best.params - w_star),
         "terms": list(design.terms),
         "coef": [float(c) for c in coef],
         "optimal_coef": [float(c) for c in optimal_coef],
@@ -384,7 +406,7 @@ def trace_arrays(
     (where the loss is divided by ``y_scale²``).
     """
     arrays = {k: np.asarray(v) for k, v in result.trace.items()}
-    floor = 1e-12 * 0.5 * float(np.mean(np.square(np.asarray(design.y, dtype=float)))) / y_scale**2
+    floor = gap_floor(design.y, y_scale)
     with np.errstate(over="ignore", invalid="ignore"):
         arrays["gap"] = (arrays["loss"] - f_star) / max(f_star, floor, np.finfo(float).tiny)
     if result.path is not None:

@@ -8,6 +8,8 @@ rule fit:
         trace="results/{ds}/fits/{v}.trace.npz",
     log:
         "logs/{ds}/fit_{v}.log",
+    benchmark:
+        "results/{ds}/jobs/fit_{v}.tsv"
     conda:
         "../../environment.yml"
     threads: 1

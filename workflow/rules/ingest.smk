@@ -13,6 +13,8 @@ rule validate:
         rejected="results/{ds}/rejected.csv",
     log:
         "logs/{ds}/validate.log",
+    benchmark:
+        "results/{ds}/jobs/validate.tsv"
     conda:
         "../../environment.yml"
     resources:
@@ -33,6 +35,8 @@ rule design:
         reference="results/{ds}/reference.json",
     log:
         "logs/{ds}/design.log",
+    benchmark:
+        "results/{ds}/jobs/design.tsv"
     conda:
         "../../environment.yml"
     resources:

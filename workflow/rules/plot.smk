@@ -25,6 +25,8 @@ rule plot_dataset:
         ),
     log:
         "logs/{ds}/plot.log",
+    benchmark:
+        "results/{ds}/jobs/plot.tsv"
     conda:
         "../../environment.yml"
     resources:
@@ -44,6 +46,8 @@ rule plot_heatmap:
         ),
     log:
         "logs/plot_heatmap.log",
+    benchmark:
+        "results/jobs/plot_heatmap.tsv"
     conda:
         "../../environment.yml"
     resources:
@@ -68,6 +72,8 @@ rule plot_peak:
         ),
     log:
         "logs/{ds}/plot_restarts_{v}.log",
+    benchmark:
+        "results/{ds}/jobs/plot_restarts_{v}.tsv"
     conda:
         "../../environment.yml"
     resources:

@@ -8,6 +8,8 @@ rule report:
         csv="results/summary.csv",
     log:
         "logs/report.log",
+    benchmark:
+        "results/jobs/report.tsv"
     conda:
         "../../environment.yml"
     resources:
