@@ -115,7 +115,7 @@ def coordinates(design: Design, standardize: bool = True) -> Coordinates:
     p = len(design.terms)
     if not standardize:
         return Coordinates(np.zeros(p), np.ones(p), 0.0, 1.0, design.intercept)
-    mean, std, biggest = mean_std(design.y)
+    mean, std, _ = mean_std(design.y)
     center = mean if design.intercept else 0.0
     # without an intercept nothing absorbs a shift: scale by the root mean square instead
     spread = std if design.intercept else math.hypot(mean, std)

@@ -524,7 +524,7 @@ def _failures(loaded: Sequence[Mapping], meta: Mapping) -> list[dict[str, str]]:
     """Failed datasets from error.json files and meta['failures'], one row per (dataset, stage);
     distinct messages for the same stage are joined."""
     merged: dict[tuple[str, str], list[str]] = {}
-    items = [e for d in loaded for e in d["errors"]] + list(meta.get("failures") or [])
+    items = [e for d in loaded for e in d["errors"]] + _meta_failures(meta)
     for item in items:
         key = (str(item.get("dataset") or "?"), str(item.get("stage") or "?"))
         msg = str(item.get("message") or "")
@@ -588,6 +588,14 @@ def _empty(results: Path, name: str) -> dict[str, Any]:
             "errors": [], "fits": {}, "traces": {}}
 
 
+def _meta_failures(meta: Mapping) -> list[Mapping]:
+    """``meta['failures']`` of the workflow's datasets only: an error marker left in results/ by
+    a dataset since removed from data/ (or from the config's ``datasets:``) is stale."""
+    wanted = meta.get("datasets")
+    return [f for f in meta.get("failures") or []
+            if wanted is None or str(f.get("dataset", "")) in set(map(str, wanted))]
+
+
 def _load_all(results: Path, meta: Mapping) -> list[dict[str, Any]]:
     """Every dataset folder, plus an empty entry for a dataset named in meta (``datasets`` or
     ``failures``) that left no folder."""
@@ -595,7 +603,7 @@ def _load_all(results: Path, meta: Mapping) -> list[dict[str, Any]]:
     names = [n for n in discover_datasets(results) if wanted is None or n in wanted]
     loaded = [load_dataset(results / n) for n in names]
     have = {d["name"] for d in loaded}
-    named = [str(i.get("dataset", "")) for i in meta.get("failures") or []]
+    named = [str(i.get("dataset", "")) for i in _meta_failures(meta)]
     for name in [*named, *map(str, meta.get("datasets") or [])]:
         if name and name not in have:
             have.add(name)
@@ -654,7 +662,7 @@ def build_report(results_dir: str | os.PathLike, out_html: str | os.PathLike,
     loaded = _load_all(results, meta)
     variants = _ordered_variants(loaded, meta.get("variants"))
     ctx = report_context(loaded, variants, results, Path(out_md).parent, meta)
-    failed = [str(f.get("dataset")) for f in meta.get("failures") or []]
+    failed = [str(f.get("dataset")) for f in _meta_failures(meta)]
     _write_atomic(out_csv, _summary_csv(summary_rows(loaded, variants, failed)))
     env = environment()
     _write_atomic(out_html, env.get_template("report.html.j2").render(**ctx))

@@ -388,11 +388,20 @@ def _number(x: Any) -> float | int | None:
 def _min_max_sum(values: np.ndarray, block: int = 1 << 16) -> tuple[float, float, float]:
     """min, max, sum in one pass over memory: block-wise, each block reduced while in cache."""
     lo, hi, sums = np.inf, -np.inf, []
-    for start in range(0, len(values), block):
-        part = values[start:start + block]
-        lo, hi = min(lo, part.min()), max(hi, part.max())
-        sums.append(part.sum())
-    return lo, hi, float(np.sum(sums))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN cells are reported, not warned
+        for start in range(0, len(values), block):
+            part = values[start:start + block]
+            lo, hi = min(lo, part.min()), max(hi, part.max())
+            sums.append(part.sum())
+        return lo, hi, float(np.sum(sums))
+
+
+def _finite_mean(values: np.ndarray, lo: float, hi: float, total: float) -> float:
+    """Mean of finite values; rescaled when their sum overflows (values near 1e308)."""
+    if math.isfinite(total):
+        return total / len(values)
+    peak = max(abs(float(lo)), abs(float(hi)))
+    return float(np.mean(values / peak) * peak)
 
 
 def _numeric_profile(series: pd.Series) -> dict[str, Any]:
@@ -401,14 +410,17 @@ def _numeric_profile(series: pd.Series) -> dict[str, Any]:
     lo, hi, total = _min_max_sum(values) if len(values) else (np.nan, np.nan, 0.0)
     if np.isfinite(lo) and np.isfinite(hi):  # a NaN or inf would have reached min or max
         out = {"nulls": 0, "non_finite": 0}
-        mean = total / len(values)
+        mean = _finite_mean(values, lo, hi, total)
     else:
         nan, finite = np.isnan(values), np.isfinite(values)
         out = {"nulls": int(nan.sum()), "non_finite": int(len(values) - nan.sum() - finite.sum())}
         if not finite.any():
             return out
         values = values[finite]
-        lo, hi, mean = values.min(), values.max(), values.mean()
+        lo, hi = values.min(), values.max()
+        with np.errstate(over="ignore"):
+            total = float(values.sum())
+        mean = _finite_mean(values, lo, hi, total)
     if pd.api.types.is_integer_dtype(series.dtype):
         lo, hi = int(lo), int(hi)
     return {**out, "min": _number(lo), "max": _number(hi), "mean": float(mean)}

@@ -103,11 +103,21 @@ def _check_json_schema(doc: Any, path: Path) -> None:
         return
     first = best_match([errors[0]])
     key = _key_path(first.absolute_path)
-    messages = []
-    for err in errors:
+    messages = [first.message]  # the first key is already in the error's prefix
+    for err in errors[1:]:
         err = best_match([err])
         messages.append(f"{_key_path(err.absolute_path)}: {err.message}")
-    raise SpecError(path, key, "; ".join(messages) if len(messages) > 1 else first.message)
+    raise SpecError(path, key, "; ".join(messages))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """``not valid YAML at line L, column C: what`` on one line (PyYAML's message spans several
+    lines and names the file ``<unicode string>``)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    what = ", ".join(str(p) for p in parts if p) or " ".join(str(exc).split())
+    return f"not valid YAML{where}: {what}"
 
 
 def load_spec(path: str | Path) -> dict:
@@ -125,7 +135,7 @@ def load_spec(path: str | Path) -> dict:
     except UnicodeDecodeError as exc:
         raise SpecError(path, "(file)", f"not UTF-8 (byte offset {exc.start})") from exc
     except yaml.YAMLError as exc:
-        raise SpecError(path, "(yaml)", f"not valid YAML: {exc}") from exc
+        raise SpecError(path, "(yaml)", _yaml_problem(exc)) from exc
     if not isinstance(doc, dict):
         raise SpecError(path, "(top level)", "a spec must be a YAML mapping")
     _check_json_schema(doc, path)
