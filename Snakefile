@@ -2,6 +2,9 @@
 # compare each result with the exact optimum. See README.md; layout in ../shared/DESIGN.md.
 
 
+include: "workflow/rules/config_check.smk"
+
+
 configfile: "config/config.yaml"
 
 

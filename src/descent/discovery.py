@@ -82,6 +82,9 @@ def table_of(spec_path: Path, spec: dict[str, Any] | None) -> Path | None:
             )
         return candidate if candidate.exists() else None
     found = [spec_path.with_suffix(s) for s in TABLE_SUFFIXES if spec_path.with_suffix(s).exists()]
+    for table in found:  # a symbolic link must not lead a job outside the data folder
+        if spec_path.parent.resolve() not in table.resolve().parents:
+            raise WorkflowConfigError(f"{table}: links outside {spec_path.parent}")
     if len(found) > 1:
         names = ", ".join(p.name for p in found)
         raise WorkflowConfigError(
@@ -133,19 +136,28 @@ def config_errors(config: dict[str, Any], schema: dict[str, Any]) -> list[str]:
 
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {short(e)}" for e in errors]
+    return [describe(innermost(e)) for e in errors]
 
 
-def short(error: Any) -> str:
-    """jsonschema's message for ``oneOf`` lists every branch; the innermost reason is clearer."""
+def innermost(error: Any) -> Any:
+    """For a ``oneOf``, the branch error that says what is wrong: the deepest one, preferring a
+    violated bound or pattern over "not of type null" or "not 'auto'"."""
+    while error.context:
+        relevant = [e for e in error.context if e.validator not in ("const", "type", "enum")]
+        pool = relevant or error.context
+        error = max(pool, key=lambda e: (len(e.absolute_path), -len(e.message)))
+    return error
+
+
+def describe(error: Any) -> str:
+    """``key.path: message``, with jsonschema's wording made plainer."""
+    where = ".".join(map(str, error.absolute_path)) or "(top level)"
+    message = error.message
     if error.validator == "additionalProperties":
-        return error.message.replace("were unexpected", "are not known keys").replace(
+        message = message.replace("were unexpected", "are not known keys").replace(
             "was unexpected", "is not a known key"
         )
-    if error.context:  # a oneOf: the branch that got furthest says what is wrong
-        relevant = [e for e in error.context if e.validator not in ("const", "type", "enum")]
-        return min(relevant or error.context, key=lambda e: len(e.message)).message
-    return error.message
+    return f"{where}: {message}"
 
 
 def effective_variants(config: dict[str, Any], schema_path: Path | None = None) -> dict[str, dict]:
@@ -173,3 +185,19 @@ def check_variant_datasets(variants: dict[str, dict], datasets: dict[str, Datase
                 f"config/config.yaml: variants.{name}.datasets: no dataset {unknown[0]!r} "
                 f"(known: {', '.join(sorted(datasets))})"
             )
+
+
+def check_yaml_syntax(path: str | Path) -> None:
+    """A config file that is not valid YAML, as one line with its line and column."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise WorkflowConfigError(f"{path}: not UTF-8 ({error.reason})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise WorkflowConfigError(f"{path}: not valid YAML{where}: {problem}") from None

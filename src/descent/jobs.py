@@ -8,6 +8,7 @@ never leaves a file that a rerun would take as done.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -27,6 +28,8 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*"):  # left by a job killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(
         prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
     )
@@ -76,6 +79,12 @@ def error_path(results: Path, dataset: str, stage: str) -> Path:
     return Path(results) / dataset / "errors" / f"{stage}.json"
 
 
+def say(line: str) -> None:
+    """One line to the terminal in one write, so parallel jobs' output never interleaves it."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def run_stage(
     stage: Callable[..., Any],
     *,
@@ -101,7 +110,7 @@ def run_stage(
             message = str(error) or type(error).__name__
             traceback.print_exc(file=log_file)
             where = f"{dataset}: " if dataset else ""
-            print(f"descent: error: {where}{label or stage.__name__}: {message}", file=sys.stderr)
+            say(f"descent: error: {where}{label or stage.__name__}: {message}")
             if marker is not None:
                 write_json(
                     marker,
@@ -115,6 +124,8 @@ def run_stage(
             sys.exit(1)
         if marker is not None and marker.exists():
             marker.unlink()
+            with contextlib.suppress(OSError):  # only when no other stage's marker is left
+                marker.parent.rmdir()
         log_file.write(f"{label or stage.__name__}: done\n")
 
 
