@@ -202,10 +202,14 @@ def test_best_prefers_smallest_gap_then_fewest_iterations():
 def test_dataset_warnings_rank_and_nonconvex():
     ds = {"reference": {"rank": 2, "p": 3, "terms": ["intercept", "x", "x^2"],
                         "warnings": ["columns x and x^2 are collinear"]},
-          "fits": {"gd": {"model": "gaussian_peak", "restarts": {"k": 20}}}}
+          "fits": {"gd": {"variant": "gd", "model": "linear"},
+                   "peak": {"variant": "peak", "model": "peak", "restarts": {"k": 20},
+                            "reference_method": "best of 64 random starts polished by Newton"}}}
     out = report.dataset_warnings(ds)
     assert any("Rank-deficient" in w and "rank 2 < 3" in w for w in out)
-    assert any("Non-convex" in w and "20 restarts" in w for w in out)
+    nonconvex = [w for w in out if "non-convex" in w]
+    assert len(nonconvex) == 1  # only the peak variant, not the dataset's linear fits
+    assert "Variant peak" in nonconvex[0] and "best of 64 random starts" in nonconvex[0]
     assert "columns x and x^2 are collinear" in out
 
 

@@ -399,11 +399,11 @@ def dataset_warnings(ds: Mapping) -> list[str]:
         out.append(f"Rank-deficient design: rank {rank} < {p} terms. The optimum is not unique; "
                    "the minimum-norm solution is the reference and coefficients are not "
                    "identifiable.")
-    models = {f.get("model") for f in ds["fits"].values()} - {None, "linear"}
-    if ref.get("certificate") is False or models or ref.get("convex") is False:
-        k = ref.get("restarts") or _get(next(iter(ds["fits"].values()), {}), "restarts.k")
-        out.append(f"Non-convex model: the reference is the best of {k or 'several'} restarts "
-                   "polished by Newton, with no certificate that it is the global optimum.")
+    for fit in ds["fits"].values():
+        if fit.get("model") not in (None, "linear"):
+            out.append(f"Variant {fit.get('variant')} fits a non-convex {fit.get('model')} model: "
+                       f"its reference is the {fit.get('reference_method') or 'best of restarts'}"
+                       ". Every other variant is compared with the exact least-squares optimum.")
     out += [str(w) for w in ref.get("warnings") or []]
     return out
 
