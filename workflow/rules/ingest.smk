@@ -17,6 +17,7 @@ rule validate:
         "results/{ds}/jobs/validate.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
     resources:
         mem_mb=table_mem_mb,
         runtime=table_runtime,
@@ -39,6 +40,7 @@ rule design:
         "results/{ds}/jobs/design.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
     resources:
         mem_mb=table_mem_mb,
         runtime=table_runtime,

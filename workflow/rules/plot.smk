@@ -29,6 +29,7 @@ rule plot_dataset:
         "results/{ds}/jobs/plot.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=10,
@@ -50,6 +51,7 @@ rule plot_heatmap:
         "results/jobs/plot_heatmap.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
     resources:
         mem_mb=2048,
         runtime=10,
@@ -76,6 +78,7 @@ rule plot_peak:
         "results/{ds}/jobs/plot_restarts_{v}.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
     resources:
         mem_mb=plot_mem_mb,
         runtime=10,

@@ -12,6 +12,7 @@ rule report:
         "results/jobs/report.tsv"
     conda:
         "../../environment.yml"
+    threads: 1
     resources:
         mem_mb=2048,
         runtime=10,
