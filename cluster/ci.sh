@@ -19,6 +19,10 @@ skip() { echo "SLURM test skipped: $*"; exit 0; }
 command -v apt-get >/dev/null || skip "apt-get not found (cluster/slurm-up.sh needs Debian/Ubuntu)"
 command -v timeout >/dev/null || skip "coreutils 'timeout' not found"
 PY=$(command -v python || command -v python3) || skip "no python on PATH"
+# The plugin is an extra, not a test dependency: once installed it probes sacct/squeue whenever
+# snakemake starts (9 s per run on a machine with SLURM's clients but no controller).
+timeout 300 "$PY" -m pip install --quiet -e ".[slurm]" >/dev/null 2>&1 \
+  || skip "could not install the slurm extra (snakemake-executor-plugin-slurm)"
 timeout 60 "$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null \
   || skip "snakemake-executor-plugin-slurm is not installed for $PY"
 
