@@ -74,8 +74,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     rounds = [one_round(args.cores) for _ in range(args.repeat)]
-    print(f"descent pipeline, snakemake --cores {args.cores}, {os.cpu_count()} CPUs, "
-          f"{int(rounds[0]['fits'])} fit jobs, median of {args.repeat}")
+    print(
+        f"descent pipeline, snakemake --cores {args.cores}, {os.cpu_count()} CPUs, "
+        f"{int(rounds[0]['fits'])} fit jobs, median of {args.repeat}"
+    )
     print(f"{'phase':<18}{'seconds':>10}{'target':>10}{'ratio':>8}  verdict")
     for phase, target in TARGETS.items():
         seconds = statistics.median(r[phase] for r in rounds)
