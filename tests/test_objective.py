@@ -105,6 +105,63 @@ def test_gram_stats_rejects_non_finite():
         gram_stats(X, y)
 
 
+@pytest.mark.parametrize(
+    ("n", "p", "chunk"),
+    [
+        (10_007, 10, 1 << 20),  # batches of 13 blocks of 733 rows, then a remainder-only batch
+        (10_007, 10, 2000),  # batches of 2 blocks; the last has a full block and a remainder
+        (5_000, 3, 1 << 20),
+        (20_000, 40, 1 << 20),  # wide: one tall block per batch (blocked QR)
+    ],
+)
+def test_gram_stats_batched_blocks_match_numpy(n, p, chunk):
+    rng = np.random.default_rng(n + p + chunk)
+    X = rng.standard_normal((n, p)) * np.geomspace(1.0, 1e3, p)
+    y = X @ rng.standard_normal(p) + rng.standard_normal(n)
+    stats = gram_stats(X, y, chunk_rows=chunk)
+    gram = X.T @ X
+    np.testing.assert_allclose(stats.gram, gram, rtol=1e-12, atol=1e-12 * np.abs(gram).max())
+    np.testing.assert_allclose(stats.xty, X.T @ y, rtol=1e-12, atol=1e-12 * np.abs(X.T @ y).max())
+    assert stats.yty == pytest.approx(float(y @ y), rel=1e-12)
+    np.testing.assert_allclose(stats.r.T @ stats.r, gram, rtol=1e-10, atol=1e-10 * gram.max())
+    w = np.linalg.lstsq(X, y, rcond=None)[0]
+    np.testing.assert_allclose(stats.w_ls, w, rtol=1e-9)
+    assert np.linalg.norm(stats.qty) == pytest.approx(np.linalg.norm(X @ w), rel=1e-10)
+    assert stats.f_ls == pytest.approx(0.5 * np.mean((y - X @ w) ** 2), rel=1e-10)
+    # the same statistics from a float32, Fortran-ordered copy (cast block by block)
+    X32 = np.asfortranarray(X.astype(np.float32))
+    s32 = gram_stats(X32, y, chunk_rows=chunk)
+    np.testing.assert_allclose(
+        s32.gram,
+        X32.astype(np.float64).T @ X32.astype(np.float64),
+        rtol=1e-12,
+        atol=1e-12 * np.abs(gram).max(),
+    )
+
+
+def test_gram_stats_reports_the_rows_of_a_late_non_finite_value():
+    X, y = make_problem(8, n=5_000, p=3)
+    y[4_321] = np.inf
+    with pytest.raises(ValueError, match=r"non-finite values in rows \d+\.\.\d+"):
+        gram_stats(X, y)
+    X[4_321, 0], y[4_321] = 1e300, 1.0  # finite, only its square overflows: not an error
+    with np.errstate(over="ignore"):
+        assert gram_stats(X, y).n == 5_000
+
+
+def test_gram_stats_streams_without_copying_x():
+    import tracemalloc
+
+    X, y = make_problem(9, n=200_000, p=10)
+    tracemalloc.start()
+    try:
+        gram_stats(X, y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 0.25 * X.nbytes  # ~2 MB of block buffers whatever n, never a copy of X
+
+
 # ------------------------------------------------------------------------------ lstsq
 
 

@@ -5,8 +5,9 @@ The smooth part is ``f(w) = 0.5 * mean((y - X w)^2)``; the penalty is
 
 All full-batch quantities come from :class:`GramStats`, computed in one pass over row chunks
 (plus one pass for the residuals), so ``X`` may be a :class:`numpy.memmap` larger than memory.
-The thin-QR factor ``R`` of ``X`` is accumulated TSQR-style: ``R <- qr([R; X_chunk])``, with the
-matching update of ``Q^T y`` obtained by factoring the augmented matrix ``[X | y]``.
+The thin-QR factor ``R`` of ``X`` is accumulated TSQR-style: ``R <- qr([R; R_1; ...; R_k])`` with
+``R_i`` the factors of the row blocks of a batch, with the matching update of ``Q^T y`` obtained
+by factoring the augmented matrix ``[X | y]``.
 
 Values are anchored at a least-squares solution ``w_ls``:
 ``f(w) = f_ls + 0.5/n * ||R (w - w_ls)||^2``; this is exact because ``X^T (y - X w_ls) = 0`` and
@@ -15,6 +16,7 @@ avoids the cancellation of ``0.5 w^T G w - w^T b + 0.5 y^T y / n`` when the opti
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,11 +39,14 @@ __all__ = [
 _EPS = np.finfo(np.float64).eps
 _MAX_CHUNK_ELEMENTS = 1 << 24  # 128 MiB of float64 per chunk, whatever chunk_rows says
 # gram_stats TSQR blocks. Narrow X: keep each block's Householder updates (BLAS-2 dgemv/dger
-# on (rows+q)×q) under ~8192 elements, where OpenBLAS stays on one thread: threading them costs
-# 10-40x on a busy machine and gains nothing idle (measured, p = 10). Wide X: ~160 rows per
-# column, where the blocked (BLAS-3) QR is efficient.
+# on rows×q) under ~8192 elements, where OpenBLAS stays on one thread: threading them costs
+# 10-40x on a busy machine and gains nothing idle (measured, p = 10); ~1 MiB of such blocks are
+# factored by one batched np.linalg.qr call. Wide X: one block of ~160 rows per column, where the
+# blocked (BLAS-3) QR is efficient.
 _QR_SINGLE_THREAD_ELEMENTS = 8192
+_QR_BATCH_ELEMENTS = 1 << 17
 _QR_BLOCK_ROWS_PER_COLUMN = 160
+_RESIDUAL_CHUNK_ELEMENTS = 1 << 15
 _EXACT_EIG_MAX_P = 200  # lipschitz(): exact (SVD) up to this many features, power iteration above
 
 
@@ -136,13 +141,16 @@ def _as_2d_float(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def _block_rows(p: int, chunk_rows: int) -> int:
-    """Rows per TSQR block (see ``_QR_SINGLE_THREAD_ELEMENTS``), at most ``chunk_rows`` / ~128 MiB."""
+def _qr_blocks(p: int, chunk_rows: int) -> tuple[int, int]:
+    """``(rows per QR block, blocks per batch)`` for :func:`gram_stats` (see the constants);
+    a batch has at most ``chunk_rows`` rows and ~128 MiB."""
     q = p + 1
-    target = _QR_SINGLE_THREAD_ELEMENTS // q - q
-    if target < 8 * q:  # too few rows per block to amortise the q×q R on top: go BLAS-3
-        target = _QR_BLOCK_ROWS_PER_COLUMN * q
-    return max(1, min(int(chunk_rows), _MAX_CHUNK_ELEMENTS // max(p, 1), target))
+    rows = _QR_SINGLE_THREAD_ELEMENTS // q - q
+    if rows < 8 * q:  # too few rows per block to amortise the q×q R factors: go BLAS-3
+        rows = _QR_BLOCK_ROWS_PER_COLUMN * q
+    rows = max(1, min(int(chunk_rows), _MAX_CHUNK_ELEMENTS // q, rows))
+    per_batch = max(1, min(_QR_BATCH_ELEMENTS // (rows * q), int(chunk_rows) // rows))
+    return rows, per_batch
 
 
 def _lstsq_tol(s: np.ndarray, n: int) -> float:
@@ -187,41 +195,53 @@ def _residual_ss(X: np.ndarray, y: np.ndarray, w: np.ndarray, chunks) -> float:
 
 
 def gram_stats(X: np.ndarray, y: np.ndarray, chunk_rows: int = 1 << 20) -> GramStats:
-    """Compute :class:`GramStats` in one pass over row blocks (+ one pass for residuals).
+    """Compute :class:`GramStats` in one pass over row batches (+ one pass for residuals).
 
-    Each block of rows is copied once into a small preallocated buffer ``[R_aug; X_b | y_b]``
-    (never a full copy of X); the augmented Gram ``[X|y]^T [X|y]`` of the block gives
-    ``X^T X``, ``X^T y``, ``y^T y`` (summed over blocks) and R and ``Q^T y`` come from a running
-    TSQR of the augmented matrix: ``R_aug <- qr([R_aug; [X_b | y_b]])``, whose leading p×p block
-    is R and whose last column is ``Q^T y``. Works on ``np.memmap`` (blocks are read one at a
-    time; a block has at most ``chunk_rows`` rows and ~128 MiB).
+    Each batch of rows of ``[X | y]`` is copied once into a small preallocated buffer (never a
+    full copy of X). Its augmented Gram ``[X|y]^T [X|y]`` gives ``X^T X``, ``X^T y``, ``y^T y``
+    (summed over batches). R and ``Q^T y`` come from a two-level TSQR of the augmented matrix:
+    the batch's row blocks are factored independently (one batched ``np.linalg.qr`` call),
+    then ``R_aug <- qr([R_aug; R_block_1; ...; R_block_k])``; the leading p×p block of
+    ``R_aug`` is R and its last column ``Q^T y``. Works on ``np.memmap`` (batches are read one
+    at a time; a batch has at most ``chunk_rows`` rows and ~128 MiB).
     """
     X = _as_2d_float(X)
     n, p = X.shape
     if np.shape(y) != (n,):
         raise ValueError(f"y must have shape ({n},), got {np.shape(y)}")
     q = p + 1
-    step = _block_rows(p, chunk_rows)
+    rows, per_batch = _qr_blocks(p, chunk_rows)
+    rows = max(1, min(rows, n))
+    per_batch = max(1, min(per_batch, n // rows))
+    step = rows * per_batch
+    blocks = np.empty((per_batch, rows, q))  # [X | y] of one batch, reused for every batch
+    flat = blocks.reshape(per_batch * rows, q)
     aug_gram = np.zeros((q, q))
     r_aug = np.zeros((q, q))
-    buf = np.empty((q + min(step, n), q))  # [R_aug; X_b | y_b], reused for every block
     for start in range(0, n, step):
         stop = min(start + step, n)
-        stacked = buf[: q + stop - start]
-        block = stacked[q:]
-        block[:, :p] = X[start:stop]
-        block[:, p] = y[start:stop]
-        block_gram = block.T @ block
+        m = stop - start
+        full = m // rows
+        used = flat[:m]
+        used[:, :p] = X[start:stop]
+        used[:, p] = y[start:stop]
+        batch_gram = used.T @ used
         # A NaN/inf entry makes its column's sum of squares non-finite; only then look closer
         # (finite values whose squares overflow are not an error, as before).
-        if not np.all(np.isfinite(np.diagonal(block_gram))) and not np.all(np.isfinite(block)):
+        if not np.all(np.isfinite(np.diagonal(batch_gram))) and not np.all(np.isfinite(used)):
             raise ValueError(f"non-finite values in rows {start}..{stop - 1} of X or y")
-        aug_gram += block_gram
-        stacked[:q] = r_aug
-        r_aug = np.linalg.qr(stacked, mode="r")
+        aug_gram += batch_gram
+        factors = [r_aug]
+        if full:
+            factors.append(np.linalg.qr(blocks[:full], mode="r").reshape(-1, q))
+        if m > full * rows:
+            factors.append(np.linalg.qr(used[full * rows :], mode="r"))
+        r_aug = np.linalg.qr(np.concatenate(factors), mode="r")
     r, qty = r_aug[:p, :p].copy(), r_aug[:p, p].copy()
     w_ls, rank = _min_norm_solve(r, qty, n)
-    f_ls = 0.5 * _residual_ss(X, y, w_ls, _row_chunks(n, p, min(chunk_rows, 1 << 16))) / max(n, 1)
+    # small cache-resident chunks for the residual pass (measured ~2x faster than 64k rows)
+    res_rows = min(chunk_rows, max(1024, _RESIDUAL_CHUNK_ELEMENTS // max(p, 1)))
+    f_ls = 0.5 * _residual_ss(X, y, w_ls, _row_chunks(n, p, res_rows)) / max(n, 1)
     gram = aug_gram[:p, :p]
     gram = 0.5 * (gram + gram.T)
     xty, yty = aug_gram[:p, p].copy(), float(aug_gram[p, p])
@@ -277,6 +297,8 @@ class LeastSquares:
         self.l1_weights = _weights(l1_weights, self.n_features, "l1_weights")
         self.l2_weights = _weights(l2_weights, self.n_features, "l2_weights")
         self.has_l1 = bool(np.any(self.l1_weights > 0))
+        # per-step shortcut: without L2, adding ``0 * w`` changes nothing but the sign of zeros
+        self._has_l2 = bool(np.any(self.l2_weights > 0))
         self._eig_cache: dict[str, float] = {}
 
     def _resid_coef(self, w: np.ndarray) -> np.ndarray:
@@ -290,13 +312,18 @@ class LeastSquares:
 
     def smooth_value_and_grad(self, w: np.ndarray) -> tuple[float, np.ndarray]:
         """Smooth part + L2: ``f_ls + ||R d||^2/(2n) + ½Σλ2 w²`` and ``R^T R d / n + λ2 w``."""
+        # The solver's per-step oracle: the same arithmetic as ``_resid_coef`` & co., inlined.
         w = np.asarray(w, dtype=np.float64)
+        stats, l2 = self.stats, self.l2_weights
         with np.errstate(over="ignore", invalid="ignore"):
-            rd = self._resid_coef(w)
-            value = self.stats.f_ls + 0.5 * float(rd @ rd) / self.stats.n
-            value += 0.5 * float(self.l2_weights @ (w * w))
-            grad = self.stats.r.T @ rd / self.stats.n + self.l2_weights * w
-        return (value if np.isfinite(value) else float("inf")), grad
+            rd = stats.r @ (w - stats.w_ls)
+            value = stats.f_ls + 0.5 * float(rd @ rd) / stats.n
+            value += 0.5 * float(l2 @ (w * w))
+            grad = stats.r.T @ rd
+            grad /= stats.n
+            if self._has_l2:
+                grad += l2 * w
+        return (value if math.isfinite(value) else float("inf")), grad
 
     def value(self, w: np.ndarray) -> float:
         """Full objective, including the L1 term."""
@@ -325,7 +352,8 @@ class LeastSquares:
             resid -= yb
             grad = xb.T @ resid
             grad /= max(len(rows), 1)
-            grad += self.l2_weights * w
+            if self._has_l2:
+                grad += self.l2_weights * w
             if self.has_l1:
                 grad += self.l1_weights * np.sign(w)
         return grad
