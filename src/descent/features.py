@@ -170,6 +170,9 @@ def _levels(entry: dict) -> list:
     return list(levels)
 
 
+CHUNK_ROWS = 1 << 16  # rows per chunk of the standard-deviation pass
+
+
 def mean_std(values: np.ndarray) -> tuple[float, float, float]:
     """Mean, standard deviation and largest magnitude of a vector, safe near 1e±300.
 
@@ -178,7 +181,9 @@ def mean_std(values: np.ndarray) -> tuple[float, float, float]:
     """
     values = np.asarray(values, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
-        biggest = float(np.max(np.abs(values), initial=0.0))
+        biggest = float(max(np.max(values, initial=-np.inf), -np.min(values, initial=np.inf), 0.0))
+    if 1e-150 < biggest < 1e150:  # the usual case: no rescaling pass needed
+        return float(values.mean()), float(values.std()), biggest
     unit = biggest if 0 < biggest < np.inf else 1.0
     scaled = values / unit
     return float(scaled.mean()) * unit, float(scaled.std()) * unit, biggest
@@ -189,10 +194,19 @@ def _center_scale(X: np.ndarray, intercept: bool) -> tuple[np.ndarray, np.ndarra
 
     Column by column, so a 10-million-row design costs one column of scratch, not a copy.
     """
-    p = X.shape[1]
-    stats = np.array([mean_std(X[:, j]) for j in range(p)]).reshape(p, 3)
-    center = stats[:, 0] if intercept else np.zeros(p)
-    scale, biggest = stats[:, 1], stats[:, 2]
+    n, p = X.shape
+    squares = np.zeros(p)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        mean = X.mean(axis=0) if n else np.zeros(p)
+        for start in range(0, n, CHUNK_ROWS):  # two passes, no n×p temporary
+            deviation = X[start : start + CHUNK_ROWS] - mean
+            squares += np.einsum("ij,ij->j", deviation, deviation)
+        scale = np.sqrt(squares / max(n, 1))
+        biggest = np.abs(mean) + scale  # the columns' magnitude, within a factor of √n
+    ordinary = np.isfinite(biggest) & (biggest > 1e-150) & (biggest < 1e150)
+    for j in np.flatnonzero(~ordinary):  # near 1e±300 (or overflowed): rescale the column first
+        mean[j], scale[j], biggest[j] = mean_std(X[:, j])
+    center = mean if intercept else np.zeros(p)
     constant = scale <= 16 * np.finfo(np.float64).eps * np.maximum(biggest, 1e-300)
     scale = np.where(constant, 1.0, scale)
     if intercept:

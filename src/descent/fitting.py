@@ -110,6 +110,23 @@ class Coordinates:
             return l1 / self.y_scale / self.x_scale, l2 / self.x_scale / self.x_scale
 
 
+class RowsIn:
+    """A design's rows in other coordinates, computed when sliced (``view[a:b]``).
+
+    A pass over it (the Gram statistics, a loss) never holds a second copy of a large design;
+    only row slices are supported, which is all such passes use.
+    """
+
+    def __init__(self, X: np.ndarray, frame: Coordinates) -> None:
+        self.X, self.frame = X, frame
+        self.shape, self.ndim, self.dtype = X.shape, 2, np.dtype(np.float64)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        if not isinstance(rows, slice):
+            raise TypeError("RowsIn supports row slices only")
+        return self.frame.features(self.X[rows])
+
+
 def coordinates(design: Design, standardize: bool = True) -> Coordinates:
     """Standardized coordinates of a design (the identity when ``standardize`` is false)."""
     p = len(design.terms)
@@ -356,7 +373,11 @@ def fit_design(
     v = resolve_variant(variant)
     X_std = stats = None  # a variant that is not standardized computes its own
     if v["standardize"] and v["family"] == "linear":
-        X_std, stats = design_in(design)
+        frame = coordinates(design)
+        sampled = v["batch_size"] is not None and v["batch_size"] < design.X.shape[0]
+        # mini-batches gather rows, so they need the array; full batches only pass over it
+        X_std = frame.features(design.X) if sampled else RowsIn(design.X, frame)
+        stats = obj.gram_stats(X_std, frame.target(design.y))
     return fit_variant(design, stats, name, variant, X_std)
 
 
@@ -376,8 +397,10 @@ def measured_record(
     standardized objective instead, and a warning says so.
     """
     coef, optimal_coef = frame.to_original(best.params), frame.to_original(w_star)
-    loss = obj.loss_in_original_units(design.X, design.y, coef, *weights)
-    optimal_loss = obj.loss_in_original_units(design.X, design.y, optimal_coef, *weights)
+    both = obj.losses_in_original_units(
+        design.X, design.y, np.vstack([coef, optimal_coef]), *weights
+    )
+    loss, optimal_loss = float(both[0]), float(both[1])
     gap, warnings = relative_gap(loss, optimal_loss, design.y), []
     if not (math.isfinite(loss) and math.isfinite(optimal_loss)) and best.status != "diverged":
         f, f_star = float(problem.value(best.params)), float(problem.value(w_star))

@@ -132,6 +132,23 @@ def run_stage(
 # --- stages -----------------------------------------------------------------------------
 
 
+def read_parquet_lean(path: str):
+    """A parquet table as a DataFrame without holding Arrow's copy beside pandas' one."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+
+
+def write_npy_in_chunks(path: str, rows: Any) -> None:
+    """Write ``rows`` (anything sliced by rows, with ``shape``) as a float64 ``.npy``, one
+    chunk at a time and atomically: no n×p array in memory, no memory-mapped dirty pages."""
+    header = {"descr": "<f8", "fortran_order": False, "shape": tuple(rows.shape)}
+    with atomic_path(path, suffix=".npy") as tmp, open(tmp, "wb") as handle:
+        np.lib.format.write_array_header_2_0(handle, header)
+        for start in range(0, rows.shape[0], CHUNK_ROWS):
+            np.ascontiguousarray(rows[start : start + CHUNK_ROWS], dtype="<f8").tofile(handle)
+
+
 def design_stage(
     parquet: str, spec: str, design_out: str, xstd_out: str, reference_out: str
 ) -> None:
@@ -140,22 +157,15 @@ def design_stage(
     The standardized design is written once, in row chunks, as a ``.npy`` that fit jobs
     memory-map: a 10-million-row table is read from disk by each job, never copied whole.
     """
-    import pandas as pd
-
     from descent import fitting
     from descent import objective as obj
     from descent.features import build_design
     from descent.spec import load_spec
 
-    design = build_design(pd.read_parquet(parquet), load_spec(spec))
+    design = build_design(read_parquet_lean(parquet), load_spec(spec))
     frame = fitting.coordinates(design)
-    with atomic_path(xstd_out, suffix=".npy") as tmp:
-        X_std = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=design.X.shape)
-        for start in range(0, design.X.shape[0], CHUNK_ROWS):
-            X_std[start : start + CHUNK_ROWS] = frame.features(design.X[start : start + CHUNK_ROWS])
-        X_std.flush()
-        stats = obj.gram_stats(X_std, frame.target(design.y))
-        del X_std
+    write_npy_in_chunks(xstd_out, fitting.RowsIn(design.X, frame))
+    stats = obj.gram_stats(fitting.RowsIn(design.X, frame), frame.target(design.y))
     write_npz(design_out, fitting.design_arrays(design, stats))
     problem, _ = fitting.standardized_problem(design, stats, None, np.load(xstd_out, mmap_mode="r"))
     coef = frame.to_original(obj.lstsq_reference(stats))
