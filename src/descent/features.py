@@ -238,7 +238,10 @@ def build_design(df: pd.DataFrame, spec: dict) -> Design:
         columns += cols
     if not columns:
         raise ValueError("the model has no columns (no intercept and no features)")
-    X = np.column_stack(columns).astype(np.float64)
+    X = np.empty((len(df), len(columns)))  # filled column by column: no second n×p copy
+    for j in range(len(columns)):
+        X[:, j] = columns[j]
+        columns[j] = None  # release each column once it is in X
     center, scale = _center_scale(X, model["intercept"])
     return Design(X, y, terms, target, center, scale, model["intercept"])
 
