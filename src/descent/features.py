@@ -121,24 +121,27 @@ def _codes(col: pd.Series, levels: list, name: str) -> np.ndarray:
     """Index of each value in ``levels`` (matched by value, then by string form)."""
     lookup = {level: i for i, level in enumerate(levels)}
     by_str = {str(level): i for i, level in enumerate(levels)}
-    codes = np.empty(len(col), dtype=np.int64)
-    for row, value in enumerate(col.astype(object)):
-        code = lookup.get(value, by_str.get(str(value)))
-        if code is None:
+    values = col.astype(object)
+    codes = values.map(lookup)  # vectorized: a Python loop costs seconds on 10^7 rows
+    unmatched = codes.isna()
+    if unmatched.any():
+        codes[unmatched] = values[unmatched].astype(str).map(by_str)
+        unknown = codes.isna()
+        if unknown.any():
+            value = values[unknown].iloc[0]
             raise ValueError(f"column {name!r}: value {value!r} is not one of {levels!r}")
-        codes[row] = code
-    return codes
+    return codes.to_numpy(dtype=np.int64)
 
 
 def _bool_values(col: pd.Series, name: str) -> np.ndarray:
     """0/1 floats of a boolean column."""
-    mapping = {True: 1.0, False: 0.0}
-    out = np.empty(len(col))
-    for row, value in enumerate(col.astype(object)):
-        if value not in mapping:  # True == 1 and False == 0, so 0/1 ints are accepted too
-            raise ValueError(f"bool column {name!r}: value {value!r} is not true/false")
-        out[row] = mapping[value]
-    return out
+    mapping = {True: 1.0, False: 0.0}  # True == 1 and False == 0: 0/1 ints are accepted too
+    values = col.astype(object)
+    out = values.map(mapping)
+    if out.isna().any():
+        value = values[out.isna()].iloc[0]
+        raise ValueError(f"bool column {name!r}: value {value!r} is not true/false")
+    return out.to_numpy(dtype=np.float64)
 
 
 def _feature_columns(
