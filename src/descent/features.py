@@ -13,6 +13,7 @@ ordered category → ``"col"`` coded 0..k-1 in the listed order; unordered categ
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -144,25 +145,31 @@ def _bool_values(col: pd.Series, name: str) -> np.ndarray:
     return out.to_numpy(dtype=np.float64)
 
 
-def _feature_columns(
-    col: pd.Series, entry: dict, degree: int
-) -> tuple[list[str], list[np.ndarray]]:
-    """Term names and columns contributed by one feature."""
+def _feature_terms(col: pd.Series, entry: dict, degree: int) -> list[str]:
+    """Term names one feature contributes (without computing its columns)."""
+    name, kind = entry["name"], entry["type"]
+    if kind in _NUMERIC_TYPES:
+        return [name if k == 1 else f"{name}^{k}" for k in range(1, degree + 1)]
+    if kind == "bool" or (kind == "category" and entry.get("ordered", False)):
+        return [name]
+    levels = _levels(entry) if kind == "category" else sorted(col.astype(str).unique())
+    return [f"{name}={level}" for level in levels[1:]]
+
+
+def _feature_columns(col: pd.Series, entry: dict, degree: int) -> Iterator[np.ndarray]:
+    """The columns of one feature, one at a time, in the order of :func:`_feature_terms`."""
     name, kind = entry["name"], entry["type"]
     if kind in _NUMERIC_TYPES:
         x = _numeric(col, name, "feature")
-        names = [name if k == 1 else f"{name}^{k}" for k in range(1, degree + 1)]
-        return names, [x**k for k in range(1, degree + 1)]
-    if kind == "bool":
-        return [name], [_bool_values(col, name)]
-    if kind == "category" and entry.get("ordered", False):
-        return [name], [_codes(col, _levels(entry), name).astype(np.float64)]
-    levels = _levels(entry) if kind == "category" else sorted(col.astype(str).unique())
-    codes = _codes(col, levels, name)
-    return (
-        [f"{name}={level}" for level in levels[1:]],
-        [(codes == k).astype(np.float64) for k in range(1, len(levels))],
-    )
+        yield from (x**k for k in range(1, degree + 1))
+    elif kind == "bool":
+        yield _bool_values(col, name)
+    elif kind == "category" and entry.get("ordered", False):
+        yield _codes(col, _levels(entry), name).astype(np.float64)
+    else:
+        levels = _levels(entry) if kind == "category" else sorted(col.astype(str).unique())
+        codes = _codes(col, levels, name)
+        yield from ((codes == k).astype(np.float64) for k in range(1, len(levels)))
 
 
 def _levels(entry: dict) -> list:
@@ -233,18 +240,21 @@ def build_design(df: pd.DataFrame, spec: dict) -> Design:
             f"target column {target!r} must be int or float, not {specs[target]['type']}"
         )
     y = _numeric(target_col, target, "target")
-    terms, columns = ([INTERCEPT], [np.ones(len(df))]) if model["intercept"] else ([], [])
-    for name in model["features"]:
-        col = _require(df, specs, name, "feature")
-        names, cols = _feature_columns(col, specs[name], model["degree"])
-        terms += names
-        columns += cols
-    if not columns:
+    features = [(name, _require(df, specs, name, "feature")) for name in model["features"]]
+    terms = [INTERCEPT] if model["intercept"] else []
+    for name, col in features:
+        terms += _feature_terms(col, specs[name], model["degree"])
+    if not terms:
         raise ValueError("the model has no columns (no intercept and no features)")
-    X = np.empty((len(df), len(columns)))  # filled column by column: no second n×p copy
-    for j in range(len(columns)):
-        X[:, j] = columns[j]
-        columns[j] = None  # release each column once it is in X
+    # X is allocated once and filled one feature at a time: a 10-million-row table never has
+    # its columns held beside the design
+    X = np.empty((len(df), len(terms)))
+    j = 0
+    if model["intercept"]:
+        X[:, 0], j = 1.0, 1
+    for name, col in features:
+        for column in _feature_columns(col, specs[name], model["degree"]):
+            X[:, j], j = column, j + 1
     center, scale = _center_scale(X, model["intercept"])
     return Design(X, y, terms, target, center, scale, model["intercept"])
 
