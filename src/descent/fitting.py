@@ -248,13 +248,17 @@ def unstable(optimizer: str, lr: float, L: float, options: dict) -> bool:
     """Whether a step is beyond the stability limit, known before the run.
 
     GD on an L-smooth quadratic diverges for ``lr ≥ 2/L``; heavy-ball momentum tolerates
-    ``lr < 2(1+β)/L`` (Polyak 1964). Adaptive and Newton steps have no such simple bound.
+    ``lr < 2(1+β)/L`` (Polyak 1964) and Nesterov's look-ahead form ``lr < 2(1+β)/((1+2β)L)``
+    (the largest-eigenvalue mode of its recursion). Adaptive and Newton steps have no such
+    simple bound.
     """
     if optimizer in {"gd", "sgd", "minibatch", "proximal", "fista"}:
         return lr >= 2.0 / L
-    if optimizer in {"momentum", "nesterov"}:
-        beta = float(options.get("momentum", 0.9))
+    beta = float(options.get("momentum", 0.9))
+    if optimizer == "momentum":
         return lr >= 2.0 * (1.0 + beta) / L
+    if optimizer == "nesterov":  # the look-ahead form: stable for lr < 2(1+β)/((1+2β)L)
+        return lr >= 2.0 * (1.0 + beta) / ((1.0 + 2.0 * beta) * L)
     return False
 
 
