@@ -201,3 +201,16 @@ def check_yaml_syntax(path: str | Path) -> None:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise WorkflowConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+
+
+def descent_code_hash() -> str:
+    """sha256 of the descent package's source files (what every job runs)."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.suffix in {".py", ".j2", ".yaml"} and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

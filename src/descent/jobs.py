@@ -34,6 +34,7 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
         prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
     )
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; results are meant to be shared
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -71,6 +72,8 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(handle, **arrays)
 
 
+UMASK = os.umask(0)
+os.umask(UMASK)  # read once: the umask can only be read by setting it
 CHUNK_ROWS = 1 << 18  # rows per chunk when streaming a large design (2 MiB per column)
 
 

@@ -27,12 +27,23 @@ REFERENCE_METHOD = (
 )
 
 
+def peak_feature_name(design: Design) -> str:
+    """The one numeric feature of the model (its powers may be terms too), or a clear error."""
+    from descent.views import polynomial_powers
+
+    powers = polynomial_powers(design.terms)
+    if powers is None or powers[0] not in design.terms:
+        features = [t for t in design.terms if t != "intercept"]
+        raise ValueError(
+            f"the peak family needs exactly one numeric feature; the model has "
+            f"{len(features)} terms: {features}"
+        )
+    return powers[0]
+
+
 def peak_feature(design: Design) -> np.ndarray:
-    """The raw feature of a one-feature design (the first non-intercept term)."""
-    columns = [j for j, t in enumerate(design.terms) if t != "intercept"]
-    if not columns:
-        raise ValueError("the peak family needs one numeric feature; the model has none")
-    return np.asarray(design.X[:, columns[0]], dtype=float)
+    """The raw values of the model's one numeric feature."""
+    return np.asarray(design.X[:, design.terms.index(peak_feature_name(design))], dtype=float)
 
 
 def standardizer(values: np.ndarray) -> tuple[float, float]:
@@ -67,7 +78,10 @@ def reference_optimum(model: GaussianPeak) -> np.ndarray:
 
 def fit_peak(design: Design, name: str, v: dict[str, Any]) -> tuple[dict, dict]:
     """Multi-start fit of the peak model; the record matches the linear one field by field."""
-    from descent.fitting import relative_gap
+    from descent.fitting import relative_gap, schedule_of
+
+    if v["penalty"]:
+        raise ValueError("the peak family has no penalty; remove penalty: from the variant")
 
     x, y = peak_feature(design), np.asarray(design.y, dtype=float)
     x_stats, y_stats = standardizer(x), standardizer(y)
@@ -81,7 +95,10 @@ def fit_peak(design: Design, name: str, v: dict[str, Any]) -> tuple[dict, dict]:
 
     def optimizer():
         return make_optimizer(
-            v["optimizer"], learning_rate=float(lr), objective=model, **v["options"]
+            v["optimizer"],
+            learning_rate=schedule_of(v["schedule"], float(lr)),
+            objective=model,
+            **v["options"],
         )
 
     started = time.perf_counter()
@@ -89,7 +106,9 @@ def fit_peak(design: Design, name: str, v: dict[str, Any]) -> tuple[dict, dict]:
         model,
         optimizer,
         starts,
+        batch_size=v["batch_size"] if v["batch_size"] and v["batch_size"] < len(y) else None,
         max_iter=v["max_iter"],
+        max_passes=v["max_passes"],
         tol=v["tol"],
         gtol=v["gtol"],
         seed=v["seed"],
@@ -130,7 +149,7 @@ def fit_peak(design: Design, name: str, v: dict[str, Any]) -> tuple[dict, dict]:
         "reference_method": REFERENCE_METHOD,
         "config": v,
         "model": "peak",
-        "formula": f"{design.target} ~ a·exp(−({design.terms[1]} − μ)²/(2s²)) + c",
+        "formula": f"{design.target} ~ a·exp(−({peak_feature_name(design)} − μ)²/(2s²)) + c",
         "warnings": [
             "non-convex model: the reference is the best local optimum found, "
             "not a certified global one"

@@ -10,6 +10,7 @@ from snakemake.utils import min_version, validate
 from descent.discovery import (
     WorkflowConfigError,
     check_variant_datasets,
+    descent_code_hash,
     discover_datasets,
     effective_variants,
 )
@@ -45,6 +46,9 @@ UNFITTED = {name: ds.why for name, ds in DATASETS.items() if not ds.fit}
 CONFIG_HASH = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[
     :16
 ]
+# Jobs call the descent library, which Snakemake's code trigger (the script only) does not
+# see: its hash is a parameter, so a changed library reruns what it computes.
+CODE_HASH = descent_code_hash()
 
 
 wildcard_constraints:
@@ -61,7 +65,8 @@ def get_spec(wildcards):
 
 
 def get_variant(wildcards):
-    return VARIANTS[wildcards.v]
+    """The settings a fit depends on (not `datasets:`, which only decides where it runs)."""
+    return {k: v for k, v in VARIANTS[wildcards.v].items() if k != "datasets"}
 
 
 def variants_of(ds):

@@ -4,8 +4,9 @@ import sys
 
 from descent.discovery import WorkflowConfigError, check_yaml_syntax
 
-try:
-    check_yaml_syntax("config/config.yaml")
+try:  # the file given with --configfile, else the default
+    for path in workflow.overwrite_configfiles or ["config/config.yaml"]:
+        check_yaml_syntax(path)
 except WorkflowConfigError as error:
     print(f"descent: error: {error}", file=sys.stderr)
     sys.exit(1)

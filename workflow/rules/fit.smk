@@ -17,6 +17,7 @@ rule fit:
         mem_mb=fit_mem_mb,
         runtime=fit_runtime,
     params:
+        code=CODE_HASH,
         variant=get_variant,
     script:
         "../scripts/fit.py"

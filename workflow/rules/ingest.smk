@@ -21,6 +21,8 @@ rule validate:
     resources:
         mem_mb=table_mem_mb,
         runtime=table_runtime,
+    params:
+        code=CODE_HASH,
     script:
         "../scripts/validate.py"
 
@@ -44,5 +46,7 @@ rule design:
     resources:
         mem_mb=table_mem_mb,
         runtime=table_runtime,
+    params:
+        code=CODE_HASH,
     script:
         "../scripts/design.py"

@@ -33,6 +33,8 @@ rule plot_dataset:
     resources:
         mem_mb=plot_mem_mb,
         runtime=10,
+    params:
+        code=CODE_HASH,
     script:
         "../scripts/plot_dataset.py"
 
@@ -56,6 +58,7 @@ rule plot_heatmap:
         mem_mb=2048,
         runtime=10,
     params:
+        code=CODE_HASH,
         gap_target=config["gap_target"],
     script:
         "../scripts/plot_heatmap.py"
@@ -82,5 +85,7 @@ rule plot_peak:
     resources:
         mem_mb=plot_mem_mb,
         runtime=10,
+    params:
+        code=CODE_HASH,
     script:
         "../scripts/plot_peak.py"

@@ -17,6 +17,7 @@ rule report:
         mem_mb=2048,
         runtime=10,
     params:
+        code=CODE_HASH,
         config_hash=CONFIG_HASH,
         gap_target=config["gap_target"],
         datasets=list(DATASETS),
