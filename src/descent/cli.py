@@ -44,8 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         command = self.prog.removeprefix("descent").strip()
-        raise _UsageError(f"{command + ': ' if command else ''}{message} "
-                          f"(see {self.prog} --help)")
+        raise _UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 # --- descent fit ---------------------------------------------------------------------------
@@ -64,9 +63,15 @@ def _validated_frame(table: Path, spec_path: Path) -> tuple[Any, dict]:
         raise CommandError(f"{spec_path}: model: none, nothing to fit ({spec.get('why')})")
     raw = read_table(table, spec)
     parsed = parse_table(raw, spec)
-    outcome = validate(parsed.frame, spec, table, parse_failures=parsed.failures,
-                       lines=parsed.lines, header_line=parsed.header_line,
-                       texts=raw.frame if raw.format != "parquet" else None)
+    outcome = validate(
+        parsed.frame,
+        spec,
+        table,
+        parse_failures=parsed.failures,
+        lines=parsed.lines,
+        header_line=parsed.header_line,
+        texts=raw.frame if raw.format != "parquet" else None,
+    )
     outcome.raise_if_failed()
     return outcome.kept, spec
 
@@ -108,13 +113,25 @@ def _yaml_value(text: str, what: str) -> Any:
 def _overrides(args: argparse.Namespace, base: dict) -> dict[str, Any]:
     """The variant keys set on the command line."""
     out: dict[str, Any] = {}
-    for key in ("optimizer", "lr_factor", "batch_size", "max_iter", "max_passes", "tol",
-                "gtol", "seed", "restarts"):
+    for key in (
+        "optimizer",
+        "lr_factor",
+        "batch_size",
+        "max_iter",
+        "max_passes",
+        "tol",
+        "gtol",
+        "seed",
+        "restarts",
+    ):
         if getattr(args, key) is not None:
             out[key] = getattr(args, key)
     if args.learning_rate is not None:
-        out["learning_rate"] = "auto" if args.learning_rate == "auto" else _positive(
-            args.learning_rate, "--learning-rate")
+        out["learning_rate"] = (
+            "auto"
+            if args.learning_rate == "auto"
+            else _positive(args.learning_rate, "--learning-rate")
+        )
     if args.schedule is not None:
         schedule = _yaml_value(args.schedule, "--schedule")
         out["schedule"] = {"name": schedule} if isinstance(schedule, str) else schedule
@@ -156,14 +173,18 @@ def _choose_variant(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
     config_path = Path(args.config) if args.config else DEFAULT_CONFIG
     if args.variant is None and args.optimizer is None:
-        raise CommandError("say what to fit: --variant NAME (see `descent variants`) or "
-                           "--optimizer NAME for an ad-hoc variant")
+        raise CommandError(
+            "say what to fit: --variant NAME (see `descent variants`) or "
+            "--optimizer NAME for an ad-hoc variant"
+        )
     config = _read_config(config_path, required=args.variant is not None or bool(args.config))
     if args.variant is not None:
         variants = _config_variants(config_path, config)
         if args.variant not in variants:
-            raise CommandError(f"unknown variant {args.variant!r} in {config_path}; known: "
-                               f"{', '.join(variants) or 'none'}")
+            raise CommandError(
+                f"unknown variant {args.variant!r} in {config_path}; known: "
+                f"{', '.join(variants) or 'none'}"
+            )
         name, base = args.variant, variants[args.variant]
     else:
         defaults = (config or {}).get("defaults") or {}
@@ -183,8 +204,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         raise CommandError(f"table {table} not found")
     spec_path = Path(args.spec) if args.spec else table.with_suffix(".yaml")
     if not spec_path.is_file():
-        raise CommandError(f"spec {spec_path} not found" + ("" if args.spec else
-                           " (give one with --spec, or write one with `descent init-spec`)"))
+        raise CommandError(
+            f"spec {spec_path} not found"
+            + (
+                ""
+                if args.spec
+                else " (give one with --spec, or write one with `descent init-spec`)"
+            )
+        )
     name, variant = _choose_variant(args)
     frame, spec = _validated_frame(table, spec_path)
     design = build_design(frame, spec)
@@ -210,24 +237,30 @@ def _fit_text(record: dict, design: Any, table: Path, spec_path: Path, variant: 
         message = message[len(record["status"]) + 2 :]
     unstable = "  (beyond the stability limit 2/L)" if record.get("lr_unstable") else ""
     model = record.get("formula") or formula(design)  # the peak family names its own
-    lines = [f"{table}: {model}  ({n} rows, validated against {spec_path})",
-             f"variant {record['variant']}: {_settings(variant)}",
-             f"status         {record['status']}",
-             f"solver         {message}"
-             + ("  [standardized units]" if variant.get("standardize", True) else ""),
-             f"iterations     {record['iterations']}  ({record['passes']:g} data passes, "
-             f"{record['seconds']:.3g} s)",
-             f"learning rate  {record['learning_rate']:.6g}{unstable}", ""]
+    lines = [
+        f"{table}: {model}  ({n} rows, validated against {spec_path})",
+        f"variant {record['variant']}: {_settings(variant)}",
+        f"status         {record['status']}",
+        f"solver         {message}"
+        + ("  [standardized units]" if variant.get("standardize", True) else ""),
+        f"iterations     {record['iterations']}  ({record['passes']:g} data passes, "
+        f"{record['seconds']:.3g} s)",
+        f"learning rate  {record['learning_rate']:.6g}{unstable}",
+        "",
+    ]
     width = max(len("term"), *(len(t) for t in record["terms"]))
     lines.append(f"{'term':<{width}}  {'coefficient':>20}  {'exact optimum':>20}")
-    for term, c, c_star in zip(record["terms"], record["coef"], record["optimal_coef"],
-                               strict=True):
+    for term, c, c_star in zip(
+        record["terms"], record["coef"], record["optimal_coef"], strict=True
+    ):
         lines.append(f"{term:<{width}}  {c:>20.12g}  {c_star:>20.12g}")
-    lines += ["",
-              f"loss           {record['loss']:.12g}  (0.5·mean(residual²) + penalty)",
-              f"exact optimum  {record['optimal_loss']:.12g}",
-              f"gap            {record['gap']:.3g}  (relative: (loss − optimum) / optimum)",
-              f"distance       {record['distance']:.3g}  (‖coef − exact optimum‖, data units)"]
+    lines += [
+        "",
+        f"loss           {record['loss']:.12g}  (0.5·mean(residual²) + penalty)",
+        f"exact optimum  {record['optimal_loss']:.12g}",
+        f"gap            {record['gap']:.3g}  (relative: (loss − optimum) / optimum)",
+        f"distance       {record['distance']:.3g}  (‖coef − exact optimum‖, data units)",
+    ]
     lines += [f"warning: {w}" for w in record.get("warnings") or []]
     return "\n".join(lines)
 
@@ -238,8 +271,11 @@ def _settings(variant: dict) -> str:
 
     order = list(VARIANT_DEFAULTS)
     keys = sorted(variant, key=lambda k: order.index(k) if k in order else len(order))
-    parts = [f"{key}={_flow(variant[key])}" for key in keys
-             if key == "optimizer" or variant[key] != VARIANT_DEFAULTS.get(key, object())]
+    parts = [
+        f"{key}={_flow(variant[key])}"
+        for key in keys
+        if key == "optimizer" or variant[key] != VARIANT_DEFAULTS.get(key, object())
+    ]
     return " ".join(parts) or "defaults"
 
 
@@ -260,17 +296,25 @@ def _cmd_init_spec(args: argparse.Namespace) -> int:
         raise CommandError(f"{out} exists; add --force to overwrite it")
     spec = infer_spec(table)
     if out.resolve().parent == table.resolve().parent and out.stem != table.stem:
-        spec = {**{k: v for k, v in spec.items() if k != "columns"}, "file": table.name,
-                "columns": spec["columns"]}
+        spec = {
+            **{k: v for k, v in spec.items() if k != "columns"},
+            "file": table.name,
+            "columns": spec["columns"],
+        }
     out.parent.mkdir(parents=True, exist_ok=True)
     dump_spec_yaml(spec, out)
     checked = load_spec(out)  # what we write must be a spec the pipeline accepts
     model = checked["model"]
-    what = (f"model {model['target']} ~ {' + '.join(model['features'])}" if model
-            else f"model: none ({checked['why']})")
+    what = (
+        f"model {model['target']} ~ {' + '.join(model['features'])}"
+        if model
+        else f"model: none ({checked['why']})"
+    )
     print(f"wrote {out}: {len(checked['columns'])} columns, {what}")
-    print(f"review it (types, checks, model), then: descent fit {table} --spec {out} "
-          "--variant batch-gd")
+    print(
+        f"review it (types, checks, model), then: descent fit {table} --spec {out} "
+        "--variant batch-gd"
+    )
     return 0
 
 
@@ -305,8 +349,7 @@ def _cmd_variants(args: argparse.Namespace) -> int:
 def _flow(value: Any) -> Any:
     """A config value on one line."""
     if isinstance(value, dict | list):
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False,
-                              width=10_000).strip()
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
     return value
 
 
@@ -320,8 +363,10 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
         raise CommandError(f"{' and '.join(existing)} exist(s); add --force to overwrite")
     started = time.perf_counter()
     coef = make_synthetic(out, args.rows, args.features, seed=args.seed, noise=args.noise)
-    print(f"wrote {out} ({args.rows} rows, {args.features} features, "
-          f"{time.perf_counter() - started:.3g} s) and its spec {spec}")
+    print(
+        f"wrote {out} ({args.rows} rows, {args.features} features, "
+        f"{time.perf_counter() - started:.3g} s) and its spec {spec}"
+    )
     print("true coefficients: " + ", ".join(f"{k} = {v:g}" for k, v in coef.items()))
     return 0
 
@@ -331,13 +376,14 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> int:
 
 def _add_variant_flags(parser: argparse.ArgumentParser) -> None:
     """Ad-hoc variant keys; with --variant they override its settings."""
-    group = parser.add_argument_group(
-        "ad-hoc variant (with --variant: overrides of its settings)")
+    group = parser.add_argument_group("ad-hoc variant (with --variant: overrides of its settings)")
     group.add_argument("--optimizer", help="optimizer name (see `descent variants`)")
     group.add_argument("--learning-rate", metavar="LR", help="a number or 'auto' (lr_factor/L)")
     group.add_argument("--lr-factor", type=float, help="multiplier of 1/L for 'auto'")
-    group.add_argument("--schedule", help="a name or a YAML mapping, e.g. "
-                       "'{name: step_decay, every: 100, factor: 0.5}'")
+    group.add_argument(
+        "--schedule",
+        help="a name or a YAML mapping, e.g. '{name: step_decay, every: 100, factor: 0.5}'",
+    )
     group.add_argument("--alpha", type=float, help="penalty strength (sklearn ElasticNet alpha)")
     group.add_argument("--l1-ratio", type=float, help="share of L1 in the penalty, in [0, 1]")
     group.add_argument("--batch-size", type=int, help="rows per step (default: full batch)")
@@ -347,27 +393,40 @@ def _add_variant_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gtol", type=float, help="relative gradient norm to stop at")
     group.add_argument("--seed", type=int, help="seed of sampling and restarts")
     group.add_argument("--restarts", type=int, help="number of starting points")
-    group.add_argument("--no-standardize", action="store_true",
-                       help="solve in the data's own units")
-    group.add_argument("--option", action="append", metavar="KEY=VALUE",
-                       help="an optimizer option, e.g. momentum=0.9 (repeatable)")
+    group.add_argument(
+        "--no-standardize", action="store_true", help="solve in the data's own units"
+    )
+    group.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an optimizer option, e.g. momentum=0.9 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``descent`` argument parser."""
     from descent import __version__
 
-    parser = _Parser(prog="descent", description="Gradient-descent regression, measured "
-                     "against the exact optimum.")
+    parser = _Parser(
+        prog="descent",
+        description="Gradient-descent regression, measured against the exact optimum.",
+    )
     parser.add_argument("--version", action="version", version=f"descent {__version__}")
-    parser.add_argument("--traceback", action="store_true",
-                        help="show the Python traceback of an error (for bug reports)")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the Python traceback of an error (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    fit = sub.add_parser("fit", help="validate a table and fit a variant to it",
-                         description="Validate TABLE against its spec, build the design and fit "
-                         "a variant; print the coefficients next to the exact optimum.")
+    fit = sub.add_parser(
+        "fit",
+        help="validate a table and fit a variant to it",
+        description="Validate TABLE against its spec, build the design and fit "
+        "a variant; print the coefficients next to the exact optimum.",
+    )
     fit.add_argument("table", metavar="TABLE", help="a .md, .csv, .tsv or .parquet table")
     fit.add_argument("--spec", help="its dataset spec (default: TABLE with suffix .yaml)")
     fit.add_argument("--variant", help="a variant of the config (see `descent variants`)")
@@ -376,12 +435,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_variant_flags(fit)
     fit.set_defaults(run=_cmd_fit)
 
-    init = sub.add_parser("init-spec", help="infer a dataset spec from a table",
-                          description="Write a starting spec for TABLE (types, simple checks, "
-                          "a key, a model) to review before fitting.")
+    init = sub.add_parser(
+        "init-spec",
+        help="infer a dataset spec from a table",
+        description="Write a starting spec for TABLE (types, simple checks, "
+        "a key, a model) to review before fitting.",
+    )
     init.add_argument("table", metavar="TABLE")
-    init.add_argument("-o", "--output", metavar="SPEC",
-                      help="the spec to write (default: TABLE with suffix .yaml)")
+    init.add_argument(
+        "-o",
+        "--output",
+        metavar="SPEC",
+        help="the spec to write (default: TABLE with suffix .yaml)",
+    )
     init.add_argument("--force", action="store_true", help="overwrite an existing spec")
     init.set_defaults(run=_cmd_init_spec)
 
@@ -389,9 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     variants.add_argument("--config", help=f"the workflow config (default: {DEFAULT_CONFIG})")
     variants.set_defaults(run=_cmd_variants)
 
-    synth = sub.add_parser("make-synthetic", help="write a synthetic table and its spec",
-                           description="Write OUT.parquet (x1..xD, y = b0 + Σ b_j x_j + noise) "
-                           "in chunks of rows, and its spec OUT.yaml beside it.")
+    synth = sub.add_parser(
+        "make-synthetic",
+        help="write a synthetic table and its spec",
+        description="Write OUT.parquet (x1..xD, y = b0 + Σ b_j x_j + noise) "
+        "in chunks of rows, and its spec OUT.yaml beside it.",
+    )
     synth.add_argument("out", metavar="OUT.parquet")
     synth.add_argument("--rows", type=int, required=True)
     synth.add_argument("--features", type=int, required=True)
@@ -431,8 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, ValueError, OSError) as err:
         print(f"descent: error: {_one_line(err)}", file=sys.stderr)
     except Exception as err:  # a bug: still one line, the traceback on request
-        print(f"descent: error: unexpected {type(err).__name__}: {_one_line(err)} "
-              "(rerun with --traceback for details)", file=sys.stderr)
+        print(
+            f"descent: error: unexpected {type(err).__name__}: {_one_line(err)} "
+            "(rerun with --traceback for details)",
+            file=sys.stderr,
+        )
     if args.traceback:
         traceback.print_exc()
     return 1

@@ -93,12 +93,25 @@ class GDRegressor(RegressorMixin, BaseEstimator):
       >>> model.status_, model.gap_                                             # doctest: +SKIP
     """
 
-    def __init__(self, optimizer: str = "gd", learning_rate: float | str = "auto",
-                 lr_factor: float = 1.0, schedule: dict | str | None = None, alpha: float = 0.0,
-                 l1_ratio: float = 0.0, batch_size: int | None = None, max_iter: int = 5000,
-                 max_passes: float | None = None, tol: float = 1e-12, gtol: float = 1e-9,
-                 restarts: int = 1, options: dict | None = None, fit_intercept: bool = True,
-                 standardize: bool = True, random_state: Any = 0) -> None:
+    def __init__(
+        self,
+        optimizer: str = "gd",
+        learning_rate: float | str = "auto",
+        lr_factor: float = 1.0,
+        schedule: dict | str | None = None,
+        alpha: float = 0.0,
+        l1_ratio: float = 0.0,
+        batch_size: int | None = None,
+        max_iter: int = 5000,
+        max_passes: float | None = None,
+        tol: float = 1e-12,
+        gtol: float = 1e-9,
+        restarts: int = 1,
+        options: dict | None = None,
+        fit_intercept: bool = True,
+        standardize: bool = True,
+        random_state: Any = 0,
+    ) -> None:
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.lr_factor = lr_factor
@@ -209,9 +222,10 @@ def _seed(random_state: Any) -> int:
 
 def _convergence_message(record: dict[str, Any]) -> str:
     """What a ConvergenceWarning says: the status, the solver's message and the gap."""
-    head = {"diverged": "GDRegressor diverged (returning the last finite coefficients)",
-            "max_iter": "GDRegressor did not converge"}.get(record["status"],
-                                                          f"GDRegressor: {record['status']}")
+    head = {
+        "diverged": "GDRegressor diverged (returning the last finite coefficients)",
+        "max_iter": "GDRegressor did not converge",
+    }.get(record["status"], f"GDRegressor: {record['status']}")
     hint = ""
     if record["status"] == "diverged" or record.get("lr_unstable"):
         hint = "; lower learning_rate or lr_factor"

@@ -104,18 +104,35 @@ def _decode(path: Path, data: bytes) -> str:
     file = str(path)
     for bom, name in ((codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16")):
         if data.startswith(bom):
-            raise ValidationFailed([Failure(file, 1, "", repr(bom), f"not UTF-8: {name} byte "
-                                            "order mark; save the file as UTF-8")])
+            raise ValidationFailed(
+                [
+                    Failure(
+                        file,
+                        1,
+                        "",
+                        repr(bom),
+                        f"not UTF-8: {name} byte order mark; save the file as UTF-8",
+                    )
+                ]
+            )
     skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         text = data[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:
         offset = exc.start + skip
         line = data.count(b"\n", 0, offset) + 1
-        bad = data[offset:offset + 1]
-        raise ValidationFailed([Failure(file, line, "", repr(bad), f"not UTF-8: byte 0x"
-                                        f"{bad.hex()} at byte offset {offset} (line {line})")]
-                               ) from None
+        bad = data[offset : offset + 1]
+        raise ValidationFailed(
+            [
+                Failure(
+                    file,
+                    line,
+                    "",
+                    repr(bad),
+                    f"not UTF-8: byte 0x{bad.hex()} at byte offset {offset} (line {line})",
+                )
+            ]
+        ) from None
     if not text.strip():
         raise ValidationFailed([Failure(file, None, "", "", "empty file: no header row")])
     return text
@@ -160,13 +177,23 @@ def _check_header(path: Path, header: list[str], line: int) -> list[Failure]:
     return out
 
 
-def _frame(path: Path, fmt: str, header: list[str], rows: list[list[str]],
-           lines: list[int], header_line: int, failures: list[Failure]) -> RawTable:
+def _frame(
+    path: Path,
+    fmt: str,
+    header: list[str],
+    rows: list[list[str]],
+    lines: list[int],
+    header_line: int,
+    failures: list[Failure],
+) -> RawTable:
     failures = _check_header(path, header, header_line) + failures
     if failures:
         raise ValidationFailed(failures)
-    frame = pd.DataFrame(rows, columns=header, dtype="str") if rows else pd.DataFrame(
-        {h: pd.Series([], dtype="str") for h in header})
+    frame = (
+        pd.DataFrame(rows, columns=header, dtype="str")
+        if rows
+        else pd.DataFrame({h: pd.Series([], dtype="str") for h in header})
+    )
     return RawTable(path, fmt, frame, np.asarray(lines, dtype=np.int64), header_line)
 
 
@@ -178,22 +205,32 @@ def read_pipe_table(path: Path) -> RawTable:
         if not line.strip():
             continue
         if "|" not in line:
-            failures.append(Failure(file, number, "", line.strip(),
-                                    "not a pipe-table row (no '|')"))
+            failures.append(
+                Failure(file, number, "", line.strip(), "not a pipe-table row (no '|')")
+            )
             continue
         cells = _split_pipe_row(line)
         if all(_SEPARATOR_CELL.fullmatch(c) for c in cells if c) and any(cells):
             if header is None:
-                failures.append(Failure(file, number, "", line.strip(),
-                                        "separator row before the header row"))
+                failures.append(
+                    Failure(file, number, "", line.strip(), "separator row before the header row")
+                )
             continue
         if header is None:
             header, header_line = (cells[:-1] if cells[-1] == "" else cells), number
             continue
         fitted = _fit_row(cells, len(header))
         if fitted is None:
-            failures.append(Failure(file, number, "", line.strip(), f"ragged row: {len(cells)} "
-                                    f"cells, header (line {header_line}) has {len(header)}"))
+            failures.append(
+                Failure(
+                    file,
+                    number,
+                    "",
+                    line.strip(),
+                    f"ragged row: {len(cells)} "
+                    f"cells, header (line {header_line}) has {len(header)}",
+                )
+            )
             continue
         rows.append(fitted)
         lines.append(number)
@@ -220,9 +257,17 @@ def read_delimited(path: Path, delimiter: str) -> RawTable:
                 continue
             fitted = _fit_row(cells, len(header))
             if fitted is None:
-                failures.append(Failure(file, number, "", delimiter.join(record), f"ragged row: "
-                                        f"{len(cells)} cells, header (line {header_line}) has "
-                                        f"{len(header)}"))
+                failures.append(
+                    Failure(
+                        file,
+                        number,
+                        "",
+                        delimiter.join(record),
+                        f"ragged row: "
+                        f"{len(cells)} cells, header (line {header_line}) has "
+                        f"{len(header)}",
+                    )
+                )
                 continue
             rows.append(fitted)
             lines.append(number)
@@ -248,8 +293,9 @@ def read_parquet(path: Path) -> RawTable:
         names = [n for n in handle.schema_arrow.names if n not in index]
         columns = {n: handle.read(columns=[n]).column(0).to_pandas() for n in names}
     except Exception as exc:  # pyarrow raises several types for a bad file
-        raise ValidationFailed([Failure(str(path), None, "", "", f"not a parquet file: {exc}")]
-                               ) from exc
+        raise ValidationFailed(
+            [Failure(str(path), None, "", "", f"not a parquet file: {exc}")]
+        ) from exc
     frame = pd.DataFrame(columns, copy=False)
     return RawTable(path, "parquet", frame, None, None)
 
@@ -267,8 +313,17 @@ def read_table(path: str | Path, spec: dict | None = None) -> RawTable:
         return read_delimited(path, "\t" if suffix == ".tsv" else ",")
     if suffix == ".parquet":
         return read_parquet(path)
-    raise ValidationFailed([Failure(str(path), None, "", suffix, "unsupported table format "
-                                    "(use .md, .csv, .tsv or .parquet)")])
+    raise ValidationFailed(
+        [
+            Failure(
+                str(path),
+                None,
+                "",
+                suffix,
+                "unsupported table format (use .md, .csv, .tsv or .parquet)",
+            )
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -282,38 +337,51 @@ def check_columns(raw: RawTable, spec: dict) -> None:
     have, want = raw.columns, [c["name"] for c in spec["columns"]]
     extra = [c for c in have if c not in want]
     if extra:
-        raise SpecError(spec_file, "columns", f"column(s) {extra} of {where} are not in the spec; "
-                        "every column of the table must be listed under columns")
+        raise SpecError(
+            spec_file,
+            "columns",
+            f"column(s) {extra} of {where} are not in the spec; "
+            "every column of the table must be listed under columns",
+        )
     missing = [c for c in want if c not in have]
     if missing:
         idx = want.index(missing[0])
-        raise SpecError(spec_file, f"columns[{idx}]", f"column(s) {missing} of the spec are not "
-                        f"in {where}, which has {have}")
+        raise SpecError(
+            spec_file,
+            f"columns[{idx}]",
+            f"column(s) {missing} of the spec are not in {where}, which has {have}",
+        )
     if have != want:
-        raise SpecError(spec_file, "columns", f"columns are listed in a different order than in "
-                        f"{where}: table {have}, spec {want}")
+        raise SpecError(
+            spec_file,
+            "columns",
+            f"columns are listed in a different order than in {where}: table {have}, spec {want}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # parsing
 
 
-def _cell_failures(raw: RawTable, column: str, mask: np.ndarray, values: pd.Series,
-                   check: str | list[str]) -> list[Failure]:
+def _cell_failures(
+    raw: RawTable, column: str, mask: np.ndarray, values: pd.Series, check: str | list[str]
+) -> list[Failure]:
     positions = np.flatnonzero(mask)
     checks = [check] * len(positions) if isinstance(check, str) else check
-    return [Failure(str(raw.path), raw.line_of(int(p)), column, str(values.iloc[p]), c, int(p))
-            for p, c in zip(positions, checks, strict=True)]
+    return [
+        Failure(str(raw.path), raw.line_of(int(p)), column, str(values.iloc[p]), c, int(p))
+        for p, c in zip(positions, checks, strict=True)
+    ]
 
 
-def _parse_numeric(raw: RawTable, name: str, text: pd.Series, ctype: str,
-                   empty: np.ndarray) -> tuple[pd.Series, list[Failure]]:
+def _parse_numeric(
+    raw: RawTable, name: str, text: pd.Series, ctype: str, empty: np.ndarray
+) -> tuple[pd.Series, list[Failure]]:
     cleaned = text.str.replace(_MINUS, "-", regex=True)
     ok = cleaned.str.fullmatch(FLOAT_RE if ctype == "float" else INT_RE).to_numpy(dtype=bool)
     bad = ~ok & ~empty
     word = "a float" if ctype == "float" else "an int"
-    reasons = [f"not {word} ({_THOUSANDS_HINT})" if "," in v else f"not {word}"
-               for v in text[bad]]
+    reasons = [f"not {word} ({_THOUSANDS_HINT})" if "," in v else f"not {word}" for v in text[bad]]
     failures = _cell_failures(raw, name, bad, text, reasons)
     digits = cleaned[ok].str.replace(",", "", regex=False).to_numpy(dtype=object)
     if ctype == "float":
@@ -356,8 +424,9 @@ def _parse_text_column(raw: RawTable, col: dict) -> tuple[pd.Series, list[Failur
     elif ctype == "bool":
         lowered = text.str.lower()
         known = lowered.isin(list(_BOOL)).to_numpy(dtype=bool)
-        more = _cell_failures(raw, name, ~known & ~empty, text, "not a bool (true/false, yes/no, "
-                              "1/0)")
+        more = _cell_failures(
+            raw, name, ~known & ~empty, text, "not a bool (true/false, yes/no, 1/0)"
+        )
         series = pd.Series(lowered.map(_BOOL), dtype="boolean", name=name)
     else:
         series, more = text.where(~empty, None).astype("str"), []
@@ -378,8 +447,9 @@ def _parse_stored_column(raw: RawTable, col: dict) -> tuple[pd.Series, list[Fail
     if ctype == "int" and api.is_integer_dtype(s.dtype):
         want = pandas_dtype(col)
         missing = s.isna().to_numpy(dtype=bool)
-        failures = [] if col["checks"]["nullable"] else _cell_failures(raw, name, missing, s,
-                                                                       "nullable")
+        failures = (
+            [] if col["checks"]["nullable"] else _cell_failures(raw, name, missing, s, "nullable")
+        )
         return (s if s.dtype == want else s.astype("Int64" if missing.any() else want)), failures
     if ctype == "int" and api.is_float_dtype(s.dtype):
         values = s.to_numpy(dtype=np.float64)
@@ -394,8 +464,9 @@ def _parse_stored_column(raw: RawTable, col: dict) -> tuple[pd.Series, list[Fail
         return pd.Series(out, name=name).astype("Int64" if relaxed else "int64"), failures
     if ctype == "bool" and api.is_bool_dtype(s.dtype):
         return s.astype(pandas_dtype(col)), []
-    return s, [Failure(str(raw.path), None, name, str(s.dtype), f"type: {ctype} (stored as "
-                       f"{s.dtype})")]
+    return s, [
+        Failure(str(raw.path), None, name, str(s.dtype), f"type: {ctype} (stored as {s.dtype})")
+    ]
 
 
 def parse_table(raw: RawTable, spec: dict) -> ParsedTable:
@@ -415,9 +486,10 @@ def parse_table(raw: RawTable, spec: dict) -> ParsedTable:
     else:
         frame = pd.DataFrame(columns)
     if len(frame) == 0:
-        failures.append(Failure(str(raw.path), raw.header_line, "", "",
-                                "no data rows (header only)"))
-    failures.sort(key=lambda f: (f.row if f.row is not None else -1))
+        failures.append(
+            Failure(str(raw.path), raw.header_line, "", "", "no data rows (header only)")
+        )
+    failures.sort(key=lambda f: f.row if f.row is not None else -1)
     return ParsedTable(frame, failures, raw.lines, raw.header_line)
 
 
@@ -454,13 +526,24 @@ def ingest_and_validate(spec_path: str | Path) -> ValidationOutcome:
         parsed = parse_table(raw, spec)
         texts = raw.frame if raw.format != "parquet" else None
         del raw
-        return validate(parsed.frame, spec, table, parse_failures=parsed.failures,
-                        lines=parsed.lines, header_line=parsed.header_line,
-                        sha256=sha.result(), texts=texts)
+        return validate(
+            parsed.frame,
+            spec,
+            table,
+            parse_failures=parsed.failures,
+            lines=parsed.lines,
+            header_line=parsed.header_line,
+            sha256=sha.result(),
+            texts=texts,
+        )
 
 
-def run_ingest_validate(spec_path: str | Path, out_parquet: str | Path, out_json: str | Path,
-                        out_rejected: str | Path | None = None) -> ValidationOutcome:
+def run_ingest_validate(
+    spec_path: str | Path,
+    out_parquet: str | Path,
+    out_json: str | Path,
+    out_rejected: str | Path | None = None,
+) -> ValidationOutcome:
     """`ingest_and_validate`, then write validation.json (always), rejected.csv and the parquet.
 
     Raises ValidationFailed (after writing the report) unless every row passed or
@@ -483,8 +566,7 @@ def run_ingest_validate(spec_path: str | Path, out_parquet: str | Path, out_json
 
 def _write_json(report: dict, path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
-                          encoding="utf-8")
+    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _write_parquet(frame: pd.DataFrame, path: str | Path) -> None:

@@ -83,8 +83,7 @@ def save_figure(fig: Figure, out_path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".png", dir=out.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight",
-                        metadata={"Software": None})
+            fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, out)
     except BaseException:
@@ -121,8 +120,16 @@ def _legend_right(fig: Figure, ax: Any, title: str | None = None) -> None:
     """One legend for the whole figure, outside the axes on the right."""
     handles, labels = ax.get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
-                   frameon=False, fontsize=8, title=title, title_fontsize=8)
+        fig.legend(
+            handles,
+            labels,
+            loc="center left",
+            bbox_to_anchor=(1.0, 0.5),
+            frameon=False,
+            fontsize=8,
+            title=title,
+            title_fontsize=8,
+        )
 
 
 # --------------------------------------------------------------------------- cost curves
@@ -137,8 +144,9 @@ def _finite_gap(trace: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray
     return step[keep], passes[keep], np.maximum(np.abs(gap[keep]), GAP_FLOOR)
 
 
-def _divergence_point(fit: Mapping, trace: Mapping, step: np.ndarray, passes: np.ndarray,
-                      gap: np.ndarray) -> tuple[float, float, float] | None:
+def _divergence_point(
+    fit: Mapping, trace: Mapping, step: np.ndarray, passes: np.ndarray, gap: np.ndarray
+) -> tuple[float, float, float] | None:
     """(step, passes, gap) where a diverged run is marked, or None for other runs."""
     k = fit.get("diverged_at")
     if fit.get("status") != "diverged" or k is None or step.size == 0:
@@ -164,9 +172,14 @@ def _label(fit: Mapping) -> str:
 
 
 @_styled
-def cost_curves(fits: Sequence[Mapping], traces: Mapping[str, Mapping[str, np.ndarray]],
-                out_path: str | os.PathLike, *, x: str = "both",
-                title: str | None = None) -> Path:
+def cost_curves(
+    fits: Sequence[Mapping],
+    traces: Mapping[str, Mapping[str, np.ndarray]],
+    out_path: str | os.PathLike,
+    *,
+    x: str = "both",
+    title: str | None = None,
+) -> Path:
     """Relative loss gap to the exact optimum, log scale, for every variant.
 
     ``x`` = "both" (default) draws two panels side by side, against iterations and against data
@@ -174,8 +187,11 @@ def cost_curves(fits: Sequence[Mapping], traces: Mapping[str, Mapping[str, np.nd
     Gaps are floored at 1e-16 so exact zeros show; a dotted line marks the 1e-6 target; a
     diverged run ends with an × at its divergence step.
     """
-    axes_x = {"both": ("iterations", "passes"), "iterations": ("iterations",),
-              "passes": ("passes",)}[x]
+    axes_x = {
+        "both": ("iterations", "passes"),
+        "iterations": ("iterations",),
+        "passes": ("passes",),
+    }[x]
     fig, axes = _figure(5.2 * len(axes_x), 3.6, ncols=len(axes_x))
     axes = np.atleast_1d(axes)
     styles = variant_styles([str(f.get("variant")) for f in fits])
@@ -189,8 +205,9 @@ def cost_curves(fits: Sequence[Mapping], traces: Mapping[str, Mapping[str, np.nd
     return save_figure(fig, out_path)
 
 
-def _cost_panel(ax: Any, fits: Sequence[Mapping], traces: Mapping, styles: Mapping,
-                kind: str) -> None:
+def _cost_panel(
+    ax: Any, fits: Sequence[Mapping], traces: Mapping, styles: Mapping, kind: str
+) -> None:
     """One panel of cost_curves: every traced run against iterations or passes."""
     lows = [GAP_TARGET]
     for fit in fits:
@@ -209,12 +226,27 @@ def _cost_panel(ax: Any, fits: Sequence[Mapping], traces: Mapping, styles: Mappi
         mark = _divergence_point(fit, trace, step, passes, gap)
         if mark is not None:
             mx = mark[0] + 1 if kind == "iterations" else mark[1]
-            ax.plot([mx], [mark[2]], marker="x", markersize=9, markeredgewidth=2.2,
-                    color=styles[v]["color"], linestyle="none")
+            ax.plot(
+                [mx],
+                [mark[2]],
+                marker="x",
+                markersize=9,
+                markeredgewidth=2.2,
+                color=styles[v]["color"],
+                linestyle="none",
+            )
     ax.axhline(GAP_TARGET, color="0.35", linestyle=":", linewidth=1.2)
-    ax.annotate("1e-6 target", xy=(0.0, GAP_TARGET), xycoords=("axes fraction", "data"),
-                xytext=(3, -3), textcoords="offset points", ha="left", va="top",
-                fontsize=7, color="0.35")
+    ax.annotate(
+        "1e-6 target",
+        xy=(0.0, GAP_TARGET),
+        xycoords=("axes fraction", "data"),
+        xytext=(3, -3),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=7,
+        color="0.35",
+    )
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_ylim(bottom=max(GAP_FLOOR / 3, min(lows) / 30))
@@ -238,10 +270,20 @@ def _subsample(n: int, max_points: int, seed: int) -> np.ndarray | None:
 
 
 @_styled
-def fit_plot(y: np.ndarray, predictions: Mapping[str, np.ndarray], out_path: str | os.PathLike,
-             *, x: np.ndarray | None = None, grid: np.ndarray | None = None,
-             optimum: np.ndarray | None = None, feature: str = "x", target: str = "y",
-             title: str | None = None, max_points: int = MAX_POINTS, seed: int = 0) -> Path:
+def fit_plot(
+    y: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    out_path: str | os.PathLike,
+    *,
+    x: np.ndarray | None = None,
+    grid: np.ndarray | None = None,
+    optimum: np.ndarray | None = None,
+    feature: str = "x",
+    target: str = "y",
+    title: str | None = None,
+    max_points: int = MAX_POINTS,
+    seed: int = 0,
+) -> Path:
     """The data and each variant's fitted model.
 
     One-feature model (``x`` and ``grid`` given): scatter of (x, y) and the fitted curve of each
@@ -255,8 +297,9 @@ def fit_plot(y: np.ndarray, predictions: Mapping[str, np.ndarray], out_path: str
     fig, ax = _figure(6.4, 4.2)
     styles = variant_styles(list(predictions))
     if x is not None and grid is not None:
-        _curves(ax, np.asarray(x, float), y, np.asarray(grid, float), predictions, optimum,
-                styles, idx)
+        _curves(
+            ax, np.asarray(x, float), y, np.asarray(grid, float), predictions, optimum, styles, idx
+        )
         ax.set_xlabel(_text(feature))
         ax.set_ylabel(_text(target))
     else:
@@ -269,19 +312,40 @@ def fit_plot(y: np.ndarray, predictions: Mapping[str, np.ndarray], out_path: str
     return save_figure(fig, out_path)
 
 
-def _curves(ax: Any, x: np.ndarray, y: np.ndarray, grid: np.ndarray,
-            predictions: Mapping[str, np.ndarray], optimum: np.ndarray | None,
-            styles: Mapping, idx: np.ndarray | None) -> None:
+def _curves(
+    ax: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    grid: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    optimum: np.ndarray | None,
+    styles: Mapping,
+    idx: np.ndarray | None,
+) -> None:
     """Data points and one fitted curve per variant on a one-feature grid."""
     xs, ys = (x, y) if idx is None else (x[idx], y[idx])
-    ax.scatter(xs, ys, s=30, color="0.2", zorder=5, label="data", edgecolors="white",
-               linewidths=0.8)
+    ax.scatter(
+        xs, ys, s=30, color="0.2", zorder=5, label="data", edgecolors="white", linewidths=0.8
+    )
     if optimum is not None:
-        ax.plot(grid, np.asarray(optimum, float), color="black", linestyle="--", linewidth=3.2,
-                zorder=2, label="exact optimum")
+        ax.plot(
+            grid,
+            np.asarray(optimum, float),
+            color="black",
+            linestyle="--",
+            linewidth=3.2,
+            zorder=2,
+            label="exact optimum",
+        )
     for v, pred in predictions.items():
-        ax.plot(grid, _clip_to_view(np.asarray(pred, float), y), linewidth=1.3, zorder=3,
-                label=_text(v), **styles[v])
+        ax.plot(
+            grid,
+            _clip_to_view(np.asarray(pred, float), y),
+            linewidth=1.3,
+            zorder=3,
+            label=_text(v),
+            **styles[v],
+        )
     _limit_to_data(ax, y)
 
 
@@ -297,22 +361,42 @@ def _limit_to_data(ax: Any, y: np.ndarray, axis: str = "y") -> None:
     (ax.set_ylim if axis == "y" else ax.set_xlim)(lo - pad, hi + pad)
 
 
-def _pred_vs_actual(ax: Any, y: np.ndarray, predictions: Mapping[str, np.ndarray],
-                    optimum: np.ndarray | None, styles: Mapping,
-                    idx: np.ndarray | None) -> None:
+def _pred_vs_actual(
+    ax: Any,
+    y: np.ndarray,
+    predictions: Mapping[str, np.ndarray],
+    optimum: np.ndarray | None,
+    styles: Mapping,
+    idx: np.ndarray | None,
+) -> None:
     """Predicted against actual for every variant, with the y = x line."""
     sel = slice(None) if idx is None else idx
     ys = y[sel]
     lo, hi = float(np.min(ys)), float(np.max(ys))
     ax.plot([lo, hi], [lo, hi], color="0.3", linewidth=1.0, linestyle=":", label="y = x")
     if optimum is not None:
-        ax.scatter(ys, np.asarray(optimum, float)[sel], s=70, facecolors="none",
-                   edgecolors="black", linewidths=1.6, label="exact optimum", zorder=2)
+        ax.scatter(
+            ys,
+            np.asarray(optimum, float)[sel],
+            s=70,
+            facecolors="none",
+            edgecolors="black",
+            linewidths=1.6,
+            label="exact optimum",
+            zorder=2,
+        )
     markers = "os^Dv<>P*Xh"
     for i, (v, pred) in enumerate(predictions.items()):
-        ax.scatter(ys, _clip_to_view(np.asarray(pred, float)[sel], ys), s=14, alpha=0.8,
-                   marker=markers[i % len(markers)], color=styles[v]["color"], label=_text(v),
-                   zorder=3)
+        ax.scatter(
+            ys,
+            _clip_to_view(np.asarray(pred, float)[sel], ys),
+            s=14,
+            alpha=0.8,
+            marker=markers[i % len(markers)],
+            color=styles[v]["color"],
+            label=_text(v),
+            zorder=3,
+        )
     _limit_to_data(ax, ys, "y")
     _limit_to_data(ax, ys, "x")
 
@@ -321,8 +405,12 @@ def _pred_vs_actual(ax: Any, y: np.ndarray, predictions: Mapping[str, np.ndarray
 
 
 @_styled
-def lr_schedules(traces: Mapping[str, Mapping[str, np.ndarray]], out_path: str | os.PathLike,
-                 *, title: str | None = None) -> Path:
+def lr_schedules(
+    traces: Mapping[str, Mapping[str, np.ndarray]],
+    out_path: str | os.PathLike,
+    *,
+    title: str | None = None,
+) -> Path:
     """Learning rate per step for each variant (log y; non-positive rates are not drawn)."""
     fig, ax = _figure(6.4, 3.6)
     styles = variant_styles(list(traces))
@@ -333,8 +421,14 @@ def lr_schedules(traces: Mapping[str, Mapping[str, np.ndarray]], out_path: str |
         lr = np.asarray(trace["lr"], float)
         keep = np.isfinite(lr) & (lr > 0)
         if keep.any():
-            ax.plot(np.maximum(step[keep], 0) + 1, lr[keep], linewidth=1.4, label=_text(v),
-                    drawstyle="steps-post", **styles[v])
+            ax.plot(
+                np.maximum(step[keep], 0) + 1,
+                lr[keep],
+                linewidth=1.4,
+                label=_text(v),
+                drawstyle="steps-post",
+                **styles[v],
+            )
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_xlabel("iteration (parameter updates, step + 1, log scale)")
@@ -348,8 +442,9 @@ def lr_schedules(traces: Mapping[str, Mapping[str, np.ndarray]], out_path: str |
 # --------------------------------------------------------------------------- contours
 
 
-def _loss_grid(loss: Callable | tuple, points: np.ndarray,
-               n: int = 160) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _loss_grid(
+    loss: Callable | tuple, points: np.ndarray, n: int = 160
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(W0, W1, Z) from a grid tuple, or by evaluating ``loss`` around the given points."""
     if not callable(loss):
         w0, w1, z = (np.asarray(a, float) for a in loss)
@@ -366,11 +461,16 @@ def _loss_grid(loss: Callable | tuple, points: np.ndarray,
 
 
 @_styled
-def contours(loss: Callable[[np.ndarray], float] | tuple, paths: Mapping[str, np.ndarray],
-             optimum: Sequence[float], out_path: str | os.PathLike, *,
-             endpoints: Mapping[str, np.ndarray] | np.ndarray | None = None,
-             labels: tuple[str, str] = ("intercept (standardized)", "slope (standardized)"),
-             title: str | None = None) -> Path:
+def contours(
+    loss: Callable[[np.ndarray], float] | tuple,
+    paths: Mapping[str, np.ndarray],
+    optimum: Sequence[float],
+    out_path: str | os.PathLike,
+    *,
+    endpoints: Mapping[str, np.ndarray] | np.ndarray | None = None,
+    labels: tuple[str, str] = ("intercept (standardized)", "slope (standardized)"),
+    title: str | None = None,
+) -> Path:
     """Loss contours of a two-parameter model with each optimizer's path and multi-start ends.
 
     ``loss`` is a function of a 2-vector or a tuple ``(w0, w1, Z)`` of grid values. Contours are
@@ -384,17 +484,32 @@ def contours(loss: Callable[[np.ndarray], float] | tuple, paths: Mapping[str, np
     fig, ax = _figure(6.4, 4.8)
     top = float(np.nanmax(excess))
     levels = np.geomspace(max(top * 1e-5, float(np.nanmin(excess)) * 2), top * 0.9, 12)
-    cs = ax.contour(W0, W1, excess, levels=levels, norm=LogNorm(), cmap="Greys_r",
-                    linewidths=0.8, alpha=0.9)
+    cs = ax.contour(
+        W0, W1, excess, levels=levels, norm=LogNorm(), cmap="Greys_r", linewidths=0.8, alpha=0.9
+    )
     ax.clabel(cs, cs.levels[1::3], fmt="%.1e", fontsize=6)
     styles = variant_styles(list(paths))
     for v, path in finite_paths.items():
         if path.size:
-            ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, linewidth=1.2,
-                    label=_text(v), **styles[v])
+            ax.plot(
+                path[:, 0],
+                path[:, 1],
+                marker=".",
+                markersize=3,
+                linewidth=1.2,
+                label=_text(v),
+                **styles[v],
+            )
     _endpoints(ax, endpoints, styles)
-    ax.plot(*opt, marker="*", markersize=14, color="black", linestyle="none",
-            label="exact optimum", zorder=5)
+    ax.plot(
+        *opt,
+        marker="*",
+        markersize=14,
+        color="black",
+        linestyle="none",
+        label="exact optimum",
+        zorder=5,
+    )
     ax.set_xlim(W0.min(), W0.max())
     ax.set_ylim(W1.min(), W1.max())
     ax.set_xlabel(_text(labels[0]))
@@ -418,8 +533,9 @@ def _trim_outliers(pts: np.ndarray, opt: np.ndarray, factor: float = 50.0) -> np
     return pts[d <= factor * scale]
 
 
-def _endpoints(ax: Any, endpoints: Mapping[str, np.ndarray] | np.ndarray | None,
-               styles: Mapping) -> None:
+def _endpoints(
+    ax: Any, endpoints: Mapping[str, np.ndarray] | np.ndarray | None, styles: Mapping
+) -> None:
     """Multi-start endpoints: hollow markers, per variant when given as a mapping."""
     if endpoints is None:
         return
@@ -427,37 +543,58 @@ def _endpoints(ax: Any, endpoints: Mapping[str, np.ndarray] | np.ndarray | None,
     for v, pts in items:
         p = _finite_rows(pts)
         color = styles.get(v, {}).get("color", "0.2")
-        ax.scatter(p[:, 0], p[:, 1], s=40, facecolors="none", edgecolors=color, linewidths=1.3,
-                   marker="o", label=f"{_text(v)}: restart endpoints", zorder=4)
+        ax.scatter(
+            p[:, 0],
+            p[:, 1],
+            s=40,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=1.3,
+            marker="o",
+            label=f"{_text(v)}: restart endpoints",
+            zorder=4,
+        )
 
 
 # --------------------------------------------------------------------------- heatmap
 
 
 @_styled
-def heatmap(matrix: np.ndarray, datasets: Sequence[str], variants: Sequence[str],
-            out_path: str | os.PathLike, *, quantity: str = "iterations",
-            threshold: float = GAP_TARGET, title: str | None = None) -> Path:
+def heatmap(
+    matrix: np.ndarray,
+    datasets: Sequence[str],
+    variants: Sequence[str],
+    out_path: str | os.PathLike,
+    *,
+    quantity: str = "iterations",
+    threshold: float = GAP_TARGET,
+    title: str | None = None,
+) -> Path:
     """Datasets × variants grid of the effort to reach a gap ≤ threshold; NaN is shown as "—"."""
     m = np.asarray(matrix, float).reshape(len(datasets), len(variants))
     width = min(2.2 + 0.85 * len(variants), 16.0)
     fig, ax = _figure(width, 1.3 + 0.45 * len(datasets))
     finite = m[np.isfinite(m) & (m > 0)]
-    norm = LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 10)) \
-        if finite.size else None
+    norm = (
+        LogNorm(vmin=finite.min(), vmax=max(finite.max(), finite.min() * 10))
+        if finite.size
+        else None
+    )
     shown = np.ma.masked_invalid(np.where(m > 0, m, np.nan))
     cmap = plt.get_cmap("cividis").with_extremes(bad="#f2f2f2")
     im = ax.imshow(shown, cmap=cmap, norm=norm, aspect="auto")
     _annotate_cells(ax, m, im)
-    ax.set_xticks(range(len(variants)), labels=[_text(v) for v in variants], rotation=35,
-                  ha="right")
+    ax.set_xticks(
+        range(len(variants)), labels=[_text(v) for v in variants], rotation=35, ha="right"
+    )
     ax.set_yticks(range(len(datasets)), labels=[_text(d) for d in datasets])
     ax.grid(False)
     ax.tick_params(length=0)
     if finite.size:
         fig.colorbar(im, ax=ax, label=quantity, fraction=0.04, pad=0.02)
-    ax.set_title(_text(title or f"{quantity.capitalize()} to reach a gap ≤ {threshold:.0e} "
-                                "(— = never)"))
+    ax.set_title(
+        _text(title or f"{quantity.capitalize()} to reach a gap ≤ {threshold:.0e} (— = never)")
+    )
     fig.tight_layout()
     return save_figure(fig, out_path)
 
@@ -470,8 +607,15 @@ def _annotate_cells(ax: Any, m: np.ndarray, im: Any) -> None:
             continue
         rgba = im.cmap(im.norm(val)) if im.norm is not None and val > 0 else (1, 1, 1, 1)
         light = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] > 0.55
-        ax.text(j, i, _compact(val), ha="center", va="center", fontsize=8,
-                color="black" if light else "white")
+        ax.text(
+            j,
+            i,
+            _compact(val),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="black" if light else "white",
+        )
 
 
 def _compact(val: float) -> str:

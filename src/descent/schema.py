@@ -69,8 +69,10 @@ def format_failures(failures: list[Failure], limit: int | None = 50) -> str:
         for f in shown
     ]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-             for r in [head, *rows]]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in [head, *rows]
+    ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     if len(shown) < len(failures):
         lines.append(f"... and {len(failures) - len(shown)} more")
@@ -154,8 +156,12 @@ def _column_checks(col: dict, *, relaxed: bool = False) -> list[tuple[pa.Check, 
     if "isin" in checks:
         out.append((pa.Check.isin(list(checks["isin"]), **kw), "isin"))
     if "str_matches" in checks:
-        out.append((pa.Check.str_matches(checks["str_matches"], **kw),
-                    f"str_matches: {checks['str_matches']!r}"))
+        out.append(
+            (
+                pa.Check.str_matches(checks["str_matches"], **kw),
+                f"str_matches: {checks['str_matches']!r}",
+            )
+        )
     return out
 
 
@@ -176,8 +182,9 @@ def build_schema(spec: dict, *, relaxed: frozenset[str] = frozenset()) -> pa.Dat
             unique=bool(col["checks"]["unique"]),
             report_duplicates="all",
         )
-    return pa.DataFrameSchema(columns, strict=True, ordered=True, unique=key or None,
-                              report_duplicates="all")
+    return pa.DataFrameSchema(
+        columns, strict=True, ordered=True, unique=key or None, report_duplicates="all"
+    )
 
 
 def _check_labels(spec: dict) -> dict[str, list[str]]:
@@ -197,9 +204,11 @@ def _label(row: pd.Series, labels: dict[str, list[str]], spec: dict) -> str:
     if check.startswith("dtype("):
         types = {c["name"]: c["type"] for c in spec["columns"]}
         return f"type: {types.get(column, '?')}"
-    return {"column_in_schema": "column in table but not in spec",
-            "column_in_dataframe": "column in spec but not in table",
-            "column_ordered": "column order as in spec"}.get(check, check)
+    return {
+        "column_in_schema": "column in table but not in spec",
+        "column_in_dataframe": "column in spec but not in table",
+        "column_ordered": "column order as in spec",
+    }.get(check, check)
 
 
 def _cell_text(value: Any) -> str:
@@ -210,9 +219,14 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
-def _schema_failures(err: pa.errors.SchemaErrors, spec: dict, file: str,
-                     lines: np.ndarray | None, header_line: int | None,
-                     texts: pd.DataFrame | None) -> list[Failure]:
+def _schema_failures(
+    err: pa.errors.SchemaErrors,
+    spec: dict,
+    file: str,
+    lines: np.ndarray | None,
+    header_line: int | None,
+    texts: pd.DataFrame | None,
+) -> list[Failure]:
     labels = _check_labels(spec)
     out = []
     for _, row in err.failure_cases.iterrows():  # one per failure, not per data row
@@ -245,10 +259,17 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def validate(df: pd.DataFrame, spec: dict, table_path: str | Path, *,
-             parse_failures: list[Failure] = (), lines: np.ndarray | None = None,
-             header_line: int | None = None, sha256: str | None = None,
-             texts: pd.DataFrame | None = None) -> ValidationOutcome:
+def validate(
+    df: pd.DataFrame,
+    spec: dict,
+    table_path: str | Path,
+    *,
+    parse_failures: list[Failure] = (),
+    lines: np.ndarray | None = None,
+    header_line: int | None = None,
+    sha256: str | None = None,
+    texts: pd.DataFrame | None = None,
+) -> ValidationOutcome:
     """Validate an ingested frame lazily against the spec's schema and build the report.
 
     Line numbers come from `lines`, else from a `__line__` column (dropped), else row i is
@@ -275,12 +296,24 @@ def validate(df: pd.DataFrame, spec: dict, table_path: str | Path, *,
         # a cell that failed to parse, or is null, fails nothing else
         failed_cells = {(f.row, f.column) for f in parse_failures}
         nulls = {(f.row, f.column) for f in found if f.check == "nullable"} - failed_cells
-        failures += [f for f in found if (f.row, f.column) not in failed_cells
-                     and (f.check == "nullable" or (f.row, f.column) not in nulls)]
+        failures += [
+            f
+            for f in found
+            if (f.row, f.column) not in failed_cells
+            and (f.check == "nullable" or (f.row, f.column) not in nulls)
+        ]
     failures.sort(key=lambda f: (f.line is not None, f.line or 0, f.row or 0))
     kept, rejected, status = _apply_on_error(df, spec, failures, lines, texts)
-    report = _report(df, spec, file, failures, kept, rejected, status,
-                     sha256 if sha256 is not None else _maybe_sha(table_path))
+    report = _report(
+        df,
+        spec,
+        file,
+        failures,
+        kept,
+        rejected,
+        status,
+        sha256 if sha256 is not None else _maybe_sha(table_path),
+    )
     return ValidationOutcome(kept, rejected, report, failures)
 
 
@@ -288,9 +321,13 @@ def _maybe_sha(path: str | Path) -> str | None:
     return file_sha256(path) if Path(path).is_file() else None
 
 
-def _apply_on_error(df: pd.DataFrame, spec: dict, failures: list[Failure],
-                    lines: np.ndarray | None, texts: pd.DataFrame | None,
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+def _apply_on_error(
+    df: pd.DataFrame,
+    spec: dict,
+    failures: list[Failure],
+    lines: np.ndarray | None,
+    texts: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     empty = df.iloc[0:0]
     if not failures:
         return _finalize(df, spec), _rejected_frame(empty, [], None), "passed"
@@ -316,8 +353,11 @@ def _final_dtype(col: dict, series: pd.Series) -> Any:
 def _finalize(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """Checked frame in its final dtypes: categories become (ordered) categoricals, and
     int/bool columns relaxed to Int64/boolean for parse failures go back to int64/bool."""
-    changes = {c["name"]: _final_dtype(c, df[c["name"]]) for c in spec["columns"]
-               if c["name"] in df.columns}
+    changes = {
+        c["name"]: _final_dtype(c, df[c["name"]])
+        for c in spec["columns"]
+        if c["name"] in df.columns
+    }
     changes = {k: v for k, v in changes.items() if v != df[k].dtype}
     if not changes:
         return df
@@ -327,16 +367,16 @@ def _finalize(df: pd.DataFrame, spec: dict) -> pd.DataFrame:
     return df
 
 
-def _rejected_frame(rows: pd.DataFrame, failures: list[Failure],
-                    lines: np.ndarray | None) -> pd.DataFrame:
+def _rejected_frame(
+    rows: pd.DataFrame, failures: list[Failure], lines: np.ndarray | None
+) -> pd.DataFrame:
     reasons: dict[int, list[str]] = {}
     for f in failures:
         reasons.setdefault(f.row, []).append(f"{f.column}: {f.check} ({_show(f.value)})")
     positions = rows.index.to_numpy()
     out = rows.reset_index(drop=True).copy()
     out.insert(0, "line", [_line_of(int(p), lines) for p in positions])
-    out["reasons"] = pd.Series(["; ".join(reasons.get(int(p), [])) for p in positions],
-                               dtype="str")
+    out["reasons"] = pd.Series(["; ".join(reasons.get(int(p), [])) for p in positions], dtype="str")
     return out
 
 
@@ -369,8 +409,9 @@ def _check_counts(spec: dict, failures: list[Failure], n_rows: int) -> list[dict
         out.append({"column": column, "check": check, "passed": n_rows - failed, "failed": failed})
     if key:
         failed = len({f.row for f in failures if f.check == "key"})
-        out.append({"column": ", ".join(key), "check": "key", "passed": n_rows - failed,
-                    "failed": failed})
+        out.append(
+            {"column": ", ".join(key), "check": "key", "passed": n_rows - failed, "failed": failed}
+        )
     known = {(o["column"], o["check"]) for o in out}
     for (column, check), rows in failed_rows.items():  # structural failures, e.g. extra columns
         if (column, check) not in known and check != "key":
@@ -390,7 +431,7 @@ def _min_max_sum(values: np.ndarray, block: int = 1 << 16) -> tuple[float, float
     lo, hi, sums = np.inf, -np.inf, []
     with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN cells are reported, not warned
         for start in range(0, len(values), block):
-            part = values[start:start + block]
+            part = values[start : start + block]
             lo, hi = min(lo, part.min()), max(hi, part.max())
             sums.append(part.sum())
         return lo, hi, float(np.sum(sums))
@@ -438,19 +479,35 @@ def profile_column(series: pd.Series, ctype: str) -> dict[str, Any]:
     return out
 
 
-def failure_report(spec: dict, file: str | Path, failures: list[Failure],
-                   sha256: str | None = None) -> dict[str, Any]:
+def failure_report(
+    spec: dict, file: str | Path, failures: list[Failure], sha256: str | None = None
+) -> dict[str, Any]:
     """The validation.json of a table that could not even be read (no rows, no profile)."""
-    return {"dataset": spec.get("name"), "spec": spec.get("spec_path"), "file": str(file),
-            "sha256": sha256, "on_error": spec.get("on_error", "fail"), "status": "failed",
-            "rows": {"read": 0, "kept": 0, "rejected": 0, "with_failures": 0},
-            "checks": [], "columns": {}, "failures_total": len(failures),
-            "failures": [f.as_dict() for f in failures[:_MAX_REPORTED_FAILURES]]}
+    return {
+        "dataset": spec.get("name"),
+        "spec": spec.get("spec_path"),
+        "file": str(file),
+        "sha256": sha256,
+        "on_error": spec.get("on_error", "fail"),
+        "status": "failed",
+        "rows": {"read": 0, "kept": 0, "rejected": 0, "with_failures": 0},
+        "checks": [],
+        "columns": {},
+        "failures_total": len(failures),
+        "failures": [f.as_dict() for f in failures[:_MAX_REPORTED_FAILURES]],
+    }
 
 
-def _report(df: pd.DataFrame, spec: dict, file: str, failures: list[Failure],
-            kept: pd.DataFrame, rejected: pd.DataFrame, status: str,
-            sha256: str | None) -> dict[str, Any]:
+def _report(
+    df: pd.DataFrame,
+    spec: dict,
+    file: str,
+    failures: list[Failure],
+    kept: pd.DataFrame,
+    rejected: pd.DataFrame,
+    status: str,
+    sha256: str | None,
+) -> dict[str, Any]:
     n = len(df)
     types = {c["name"]: c["type"] for c in spec["columns"]}
     profile = {name: profile_column(df[name], types.get(name, "?")) for name in df.columns}
@@ -462,8 +519,12 @@ def _report(df: pd.DataFrame, spec: dict, file: str, failures: list[Failure],
         "sha256": sha256,
         "on_error": spec.get("on_error", "fail"),
         "status": status,
-        "rows": {"read": n, "kept": n_kept, "rejected": n - n_kept,
-                 "with_failures": len({f.row for f in failures if f.row is not None})},
+        "rows": {
+            "read": n,
+            "kept": n_kept,
+            "rejected": n - n_kept,
+            "with_failures": len({f.row for f in failures if f.row is not None}),
+        },
         "checks": _check_counts(spec, failures, n),
         "columns": profile,
         "failures_total": len(failures),

@@ -77,9 +77,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
     return loader.construct_mapping(node)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 @cache
@@ -195,30 +193,48 @@ def check_spec_semantics(spec: dict, path: str | Path) -> None:
 def _check_column(col: dict, key: str, path: str | Path) -> None:
     ctype, checks = col["type"], col["checks"]
     if ctype == "category" and "categories" not in col:
-        raise SpecError(path, f"{key}.categories", f"column {col['name']!r} has type category "
-                        "but no categories: list the allowed values (in order if ordered)")
+        raise SpecError(
+            path,
+            f"{key}.categories",
+            f"column {col['name']!r} has type category "
+            "but no categories: list the allowed values (in order if ordered)",
+        )
     for extra in ("categories", "ordered"):
         if ctype != "category" and extra in col:
-            raise SpecError(path, f"{key}.{extra}", f"{extra} is only for type category "
-                            f"(column {col['name']!r} is {ctype})")
+            raise SpecError(
+                path,
+                f"{key}.{extra}",
+                f"{extra} is only for type category (column {col['name']!r} is {ctype})",
+            )
     for bound in _BOUNDS:
         if bound in checks and ctype not in NUMERIC_TYPES:
-            raise SpecError(path, f"{key}.checks.{bound}",
-                            f"{bound} needs an int or float column ({col['name']!r} is {ctype})")
+            raise SpecError(
+                path,
+                f"{key}.checks.{bound}",
+                f"{bound} needs an int or float column ({col['name']!r} is {ctype})",
+            )
     lower = [checks[b] for b in ("ge", "gt") if b in checks]
     upper = [checks[b] for b in ("le", "lt") if b in checks]
     if lower and upper and max(lower) > min(upper):
-        raise SpecError(path, f"{key}.checks", f"empty range: lower bound {max(lower)} > "
-                        f"upper bound {min(upper)} for column {col['name']!r}")
+        raise SpecError(
+            path,
+            f"{key}.checks",
+            f"empty range: lower bound {max(lower)} > "
+            f"upper bound {min(upper)} for column {col['name']!r}",
+        )
     if "str_matches" in checks:
         if ctype not in ("str", "category"):
-            raise SpecError(path, f"{key}.checks.str_matches", f"str_matches needs a str or "
-                            f"category column ({col['name']!r} is {ctype})")
+            raise SpecError(
+                path,
+                f"{key}.checks.str_matches",
+                f"str_matches needs a str or category column ({col['name']!r} is {ctype})",
+            )
         try:
             re.compile(checks["str_matches"])
         except re.error as exc:
-            raise SpecError(path, f"{key}.checks.str_matches",
-                            f"bad regular expression: {exc}") from exc
+            raise SpecError(
+                path, f"{key}.checks.str_matches", f"bad regular expression: {exc}"
+            ) from exc
     if "isin" in checks:
         _check_isin(col, key, path)
 
@@ -238,39 +254,62 @@ def _value_fits(value: Any, ctype: str) -> bool:
 def _check_isin(col: dict, key: str, path: str | Path) -> None:
     for j, value in enumerate(col["checks"]["isin"]):
         if not _value_fits(value, col["type"]):
-            raise SpecError(path, f"{key}.checks.isin[{j}]",
-                            f"{value!r} is not a {col['type']} (column {col['name']!r})")
+            raise SpecError(
+                path,
+                f"{key}.checks.isin[{j}]",
+                f"{value!r} is not a {col['type']} (column {col['name']!r})",
+            )
         if col["type"] == "category" and value not in col["categories"]:
-            raise SpecError(path, f"{key}.checks.isin[{j}]",
-                            f"{value!r} is not one of the categories of {col['name']!r}")
+            raise SpecError(
+                path,
+                f"{key}.checks.isin[{j}]",
+                f"{value!r} is not one of the categories of {col['name']!r}",
+            )
 
 
 def _check_model(spec: dict, by_name: dict, path: str | Path) -> None:
     model = spec["model"]
     if model is None:
         if not spec.get("why"):
-            raise SpecError(path, "why", "model is none: say why in `why:` (e.g. no numeric "
-                            "column to predict from)")
+            raise SpecError(
+                path,
+                "why",
+                "model is none: say why in `why:` (e.g. no numeric column to predict from)",
+            )
         return
     if spec.get("why"):
         raise SpecError(path, "why", "`why:` explains a missing model; this spec has a model")
     target = model["target"]
     if target not in by_name:
-        raise SpecError(path, "model.target", f"target {target!r} is not a column of the table "
-                        f"(columns: {list(by_name)})")
+        raise SpecError(
+            path,
+            "model.target",
+            f"target {target!r} is not a column of the table (columns: {list(by_name)})",
+        )
     if by_name[target]["type"] not in NUMERIC_TYPES | {"bool"}:
-        raise SpecError(path, "model.target", f"target {target!r} must be int, float or bool, "
-                        f"not {by_name[target]['type']}")
+        raise SpecError(
+            path,
+            "model.target",
+            f"target {target!r} must be int, float or bool, not {by_name[target]['type']}",
+        )
     for j, feat in enumerate(model["features"]):
         if feat not in by_name:
-            raise SpecError(path, f"model.features[{j}]", f"feature {feat!r} is not a column of "
-                            f"the table (columns: {list(by_name)})")
+            raise SpecError(
+                path,
+                f"model.features[{j}]",
+                f"feature {feat!r} is not a column of the table (columns: {list(by_name)})",
+            )
         if feat == target:
-            raise SpecError(path, f"model.features[{j}]", f"{feat!r} is the target; it cannot "
-                            "also be a feature")
+            raise SpecError(
+                path, f"model.features[{j}]", f"{feat!r} is the target; it cannot also be a feature"
+            )
         if by_name[feat]["type"] == "str":
-            raise SpecError(path, f"model.features[{j}]", f"feature {feat!r} is a str column; "
-                            "give it type category (with categories) to use it as a feature")
+            raise SpecError(
+                path,
+                f"model.features[{j}]",
+                f"feature {feat!r} is a str column; "
+                "give it type category (with categories) to use it as a feature",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,11 +328,17 @@ def find_table(spec_path: str | Path, spec: dict) -> Path:
     found = [folder / f"{spec_path.stem}{s}" for s in TABLE_SUFFIXES]
     found = [p for p in found if p.is_file()]
     if not found:
-        raise SpecError(spec_path, "file", f"no table {spec_path.stem}.{{md,csv,tsv,parquet}} "
-                        f"next to the spec in {str(folder)!r}")
+        raise SpecError(
+            spec_path,
+            "file",
+            f"no table {spec_path.stem}.{{md,csv,tsv,parquet}} next to the spec in {str(folder)!r}",
+        )
     if len(found) > 1:
-        raise SpecError(spec_path, "file", f"several tables for one spec: "
-                        f"{[p.name for p in found]}; choose one with `file:`")
+        raise SpecError(
+            spec_path,
+            "file",
+            f"several tables for one spec: {[p.name for p in found]}; choose one with `file:`",
+        )
     return found[0]
 
 
@@ -328,8 +373,11 @@ def infer_spec(path: str | Path) -> dict:
         columns.append(col)
         if ctype == "str" and not key and not empty and values.is_unique and len(values):
             key = [col_name]
-    spec: dict[str, Any] = {"title": name.replace("_", " ").replace("-", " ").capitalize(),
-                            "source": path.name, "columns": columns}
+    spec: dict[str, Any] = {
+        "title": name.replace("_", " ").replace("-", " ").capitalize(),
+        "source": path.name,
+        "columns": columns,
+    }
     if key:
         spec["key"] = key
     numeric = [c["name"] for c in columns if c["type"] in NUMERIC_TYPES]
@@ -354,8 +402,15 @@ def dump_spec_yaml(spec: dict, path: str | Path | None = None) -> str:
     for k, v in top.items():
         if k == "columns":
             lines = [
-                "  - " + yaml.dump(c, Dumper=_SpecDumper, default_flow_style=True, sort_keys=False,
-                                   allow_unicode=True, width=1_000_000).strip()
+                "  - "
+                + yaml.dump(
+                    c,
+                    Dumper=_SpecDumper,
+                    default_flow_style=True,
+                    sort_keys=False,
+                    allow_unicode=True,
+                    width=1_000_000,
+                ).strip()
                 for c in v
             ]
             parts.append("columns:\n" + "\n".join(lines) + "\n")
@@ -363,8 +418,11 @@ def dump_spec_yaml(spec: dict, path: str | Path | None = None) -> str:
             flow = yaml.safe_dump(v, default_flow_style=True, allow_unicode=True).strip()
             parts.append(f"key: {flow}\n")
         else:
-            parts.append(yaml.dump({k: v}, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True,
-                                   width=100))
+            parts.append(
+                yaml.dump(
+                    {k: v}, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=100
+                )
+            )
     text = "".join(parts)
     if path is not None:
         Path(path).write_text(text, encoding="utf-8")

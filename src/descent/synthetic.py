@@ -36,19 +36,29 @@ def synthetic_spec(name: str, features: int, rows: int, seed: int, noise: float)
     names = [f"x{j}" for j in range(1, features + 1)]
     return {
         "title": f"Synthetic regression {name}",
-        "source": (f"descent make-synthetic --rows {rows} --features {features} --seed {seed} "
-                   f"--noise {noise:g}"),
+        "source": (
+            f"descent make-synthetic --rows {rows} --features {features} --seed {seed} "
+            f"--noise {noise:g}"
+        ),
         "file": f"{name}.parquet",
-        "description": ("y = intercept + sum(b_j x_j) + noise * N(0, 1), x_j ~ N(0, 1); true "
-                        "coefficients: " + ", ".join(f"{k} = {v:g}" for k, v in
-                                                      true_coefficients(features, seed).items())),
+        "description": (
+            "y = intercept + sum(b_j x_j) + noise * N(0, 1), x_j ~ N(0, 1); true "
+            "coefficients: "
+            + ", ".join(f"{k} = {v:g}" for k, v in true_coefficients(features, seed).items())
+        ),
         "columns": [{"name": n, "type": "float"} for n in [*names, "y"]],
         "model": {"target": "y", "features": names},
     }
 
 
-def make_synthetic(out: str | Path, rows: int, features: int, seed: int = 0,
-                   noise: float = 1.0, chunk_rows: int = CHUNK_ROWS) -> dict[str, float]:
+def make_synthetic(
+    out: str | Path,
+    rows: int,
+    features: int,
+    seed: int = 0,
+    noise: float = 1.0,
+    chunk_rows: int = CHUNK_ROWS,
+) -> dict[str, float]:
     """Write ``out`` (a parquet table x1..xD, y) and its spec ``out`` with suffix ``.yaml``.
 
     Args:

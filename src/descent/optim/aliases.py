@@ -137,9 +137,7 @@ def proximal_gradient(learning_rate: LearningRate, prox_fn: tx.ProxFn) -> Gradie
     Returns:
       The (proximal) optimizer; the solver feeds it the smooth gradient only.
     """
-    return chain(
-        tx.scale_by_learning_rate(learning_rate), tx.proximal_l1(prox_fn, learning_rate)
-    )
+    return chain(tx.scale_by_learning_rate(learning_rate), tx.proximal_l1(prox_fn, learning_rate))
 
 
 def fista(learning_rate: LearningRate, prox_fn: tx.ProxFn) -> GradientTransformation:
@@ -193,6 +191,7 @@ _BUILDERS: dict[str, tuple[Callable[..., GradientTransformation], str | None, st
 
 #: Every name :func:`make_optimizer` accepts, with a one-line description.
 OPTIMIZERS: dict[str, str] = {name: entry[2] for name, entry in _BUILDERS.items()}
+
 
 def optimizer_options(name: str) -> dict[str, Any]:
     """The keyword options of optimizer ``name`` with their defaults."""

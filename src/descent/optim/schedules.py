@@ -92,7 +92,11 @@ def inverse_time(lr0: float, decay: float) -> Schedule:
 
 
 def cosine_annealing(
-    lr0: float, period: int, min_lr: float = 0.0, *, restarts: bool = False,
+    lr0: float,
+    period: int,
+    min_lr: float = 0.0,
+    *,
+    restarts: bool = False,
     period_mult: float = 1.0,
 ) -> Schedule:
     """SGDR: ``η_t = η_min + ½(η_0 - η_min)(1 + cos(π t_cur / T_i))`` (Loshchilov & Hutter 2017).
@@ -156,7 +160,11 @@ class PlateauSchedule:
     """
 
     def __init__(
-        self, lr0: float, factor: float = 0.5, patience: int = 10, threshold: float = 1e-4,
+        self,
+        lr0: float,
+        factor: float = 0.5,
+        patience: int = 10,
+        threshold: float = 1e-4,
         min_lr: float = 0.0,
     ) -> None:
         self.lr0 = check_positive(lr0, "lr0")

@@ -180,9 +180,16 @@ def _learning_rate_fn(optimizer: GradientTransformation) -> Callable[[int], floa
     return lambda step: value
 
 
-def _check_arguments(w0: Any, batch_size: int | None, max_iter: int, max_trace: int,
-                     divergence_factor: float, max_passes: float | None, tol: float,
-                     gtol: float) -> np.ndarray:
+def _check_arguments(
+    w0: Any,
+    batch_size: int | None,
+    max_iter: int,
+    max_trace: int,
+    divergence_factor: float,
+    max_passes: float | None,
+    tol: float,
+    gtol: float,
+) -> np.ndarray:
     """The start as a finite float vector; ValueError on any bad argument."""
     w = np.array(w0, dtype=float, copy=True)
     if w.ndim != 1 or not np.all(np.isfinite(w)):
@@ -214,8 +221,15 @@ class _Outcome:
     diverged_at: int | None = None
 
 
-def _loop(objective: Any, optimizer: GradientTransformation, w: np.ndarray, rec: _Recorder,
-          sampler: _Sampler | None, plateau: Any, opts: dict[str, Any]) -> _Outcome:
+def _loop(
+    objective: Any,
+    optimizer: GradientTransformation,
+    w: np.ndarray,
+    rec: _Recorder,
+    sampler: _Sampler | None,
+    plateau: Any,
+    opts: dict[str, Any],
+) -> _Outcome:
     """Run updates until convergence, divergence, ``max_iter`` or the data-pass budget.
 
     One function on purpose: this is the hot loop, and every call saved is per-step time.
@@ -244,19 +258,42 @@ def _loop(objective: Any, optimizer: GradientTransformation, w: np.ndarray, rec:
         rec.add(loss, norm, lr_fn(k), passes, w)
         checked = k > 0 and epoch_end and tol > 0
         if norm <= g_stop:
-            return _Outcome(w, loss, k, "converged",
-                            f"converged: gradient norm {norm:.3g} <= {g_stop:.3g} at iteration {k}")
+            return _Outcome(
+                w,
+                loss,
+                k,
+                "converged",
+                f"converged: gradient norm {norm:.3g} <= {g_stop:.3g} at iteration {k}",
+            )
         if checked and abs(loss - prev) <= tol * max(abs(prev), TINY) and norm <= g_flat:
             change = abs(loss - prev) / max(abs(prev), TINY)
             what = "per epoch " if sampler is not None else ""
-            return _Outcome(w, loss, k, "converged", f"converged: relative loss change "
-                            f"{what}{change:.3g} <= tol {tol:.3g} at iteration {k}")
+            return _Outcome(
+                w,
+                loss,
+                k,
+                "converged",
+                f"converged: relative loss change "
+                f"{what}{change:.3g} <= tol {tol:.3g} at iteration {k}",
+            )
         if k >= max_iter:
-            return _Outcome(w, loss, k, "max_iter", f"max_iter: stopped after {k} iterations "
-                            f"(loss {loss:.6g}, gradient norm {norm:.3g})")
+            return _Outcome(
+                w,
+                loss,
+                k,
+                "max_iter",
+                f"max_iter: stopped after {k} iterations "
+                f"(loss {loss:.6g}, gradient norm {norm:.3g})",
+            )
         if max_passes is not None and passes >= max_passes * (1 - 1e-12):
-            return _Outcome(w, loss, k, "max_iter", f"max_passes: data-pass budget of "
-                            f"{max_passes:g} passes used after {k} iterations (loss {loss:.6g})")
+            return _Outcome(
+                w,
+                loss,
+                k,
+                "max_iter",
+                f"max_passes: data-pass budget of "
+                f"{max_passes:g} passes used after {k} iterations (loss {loss:.6g})",
+            )
         if checked:
             prev = loss
         if sampler is None:
@@ -271,8 +308,9 @@ def _loop(objective: Any, optimizer: GradientTransformation, w: np.ndarray, rec:
         loss, grad, norm = oracle(w)
 
 
-def _diverged(w_prev: np.ndarray, rec: _Recorder, k: int, loss: float, limit: float,
-              factor: float) -> _Outcome:
+def _diverged(
+    w_prev: np.ndarray, rec: _Recorder, k: int, loss: float, limit: float, factor: float
+) -> _Outcome:
     """Outcome of a divergence detected at step ``k``: the last finite parameters."""
     if not math.isfinite(loss):
         why = f"non-finite loss ({loss})"
@@ -281,9 +319,14 @@ def _diverged(w_prev: np.ndarray, rec: _Recorder, k: int, loss: float, limit: fl
     else:
         why = "non-finite gradient"
     last = float(rec.loss[rec.size - 1]) if k > 0 else loss
-    return _Outcome(w_prev, last, k, "diverged",
-                    f"diverged at iteration {k}: {why}; returning the parameters of "
-                    f"iteration {max(k - 1, 0)}", diverged_at=k)
+    return _Outcome(
+        w_prev,
+        last,
+        k,
+        "diverged",
+        f"diverged at iteration {k}: {why}; returning the parameters of iteration {max(k - 1, 0)}",
+        diverged_at=k,
+    )
 
 
 def _find_plateau(optimizer: GradientTransformation, plateau: Any) -> Any:
@@ -295,11 +338,22 @@ def _find_plateau(optimizer: GradientTransformation, plateau: Any) -> Any:
     return plateau
 
 
-def solve(objective: Any, optimizer: GradientTransformation, w0: Any, *,
-          batch_size: int | None = None, max_iter: int = 10_000, tol: float = 1e-10,
-          gtol: float = 1e-8, seed: int = 0, max_trace: int = 2000, record_path: bool = False,
-          plateau: PlateauSchedule | None = None, divergence_factor: float = 1e8,
-          max_passes: float | None = None) -> SolveResult:
+def solve(
+    objective: Any,
+    optimizer: GradientTransformation,
+    w0: Any,
+    *,
+    batch_size: int | None = None,
+    max_iter: int = 10_000,
+    tol: float = 1e-10,
+    gtol: float = 1e-8,
+    seed: int = 0,
+    max_trace: int = 2000,
+    record_path: bool = False,
+    plateau: PlateauSchedule | None = None,
+    divergence_factor: float = 1e8,
+    max_passes: float | None = None,
+) -> SolveResult:
     """Minimize ``objective`` from ``w0`` with ``optimizer``; never raises on divergence.
 
     Args:
@@ -331,29 +385,44 @@ def solve(objective: Any, optimizer: GradientTransformation, w0: Any, *,
       ``max_passes`` budget, said in ``message``) or "diverged".
     """
     started = time.perf_counter()
-    w = _check_arguments(w0, batch_size, max_iter, max_trace, divergence_factor, max_passes,
-                         tol, gtol)
+    w = _check_arguments(
+        w0, batch_size, max_iter, max_trace, divergence_factor, max_passes, tol, gtol
+    )
     plateau = _find_plateau(optimizer, plateau)
     if plateau is not None and hasattr(plateau, "reset"):
         plateau.reset()
     n = int(objective.n_samples)
     sampler = None if batch_size is None or batch_size >= n else _Sampler(n, batch_size, seed)
     rec = _Recorder(w.size, min(int(max_iter) + 1, 4096), record_path)
-    opts = {"tol": tol, "gtol": gtol, "max_iter": int(max_iter), "max_passes": max_passes,
-            "divergence_factor": divergence_factor}
+    opts = {
+        "tol": tol,
+        "gtol": gtol,
+        "max_iter": int(max_iter),
+        "max_passes": max_passes,
+        "divergence_factor": divergence_factor,
+    }
     with np.errstate(all="ignore"):
         out = _loop(objective, optimizer, w, rec, sampler, plateau, opts)
     trace, path = rec.thinned(max_trace)
     return SolveResult(
-        params=np.array(out.params, dtype=float, copy=True), status=out.status,
-        iterations=out.iterations, diverged_at=out.diverged_at, message=out.message,
-        trace=trace, path=path, seconds=time.perf_counter() - started, loss=float(out.loss),
+        params=np.array(out.params, dtype=float, copy=True),
+        status=out.status,
+        iterations=out.iterations,
+        diverged_at=out.diverged_at,
+        message=out.message,
+        trace=trace,
+        path=path,
+        seconds=time.perf_counter() - started,
+        loss=float(out.loss),
     )
 
 
-def multistart(objective: Any, make_optimizer: Callable[[], GradientTransformation]
-               | GradientTransformation, starts: np.ndarray,
-               **solve_kwargs: Any) -> tuple[SolveResult, list[SolveResult]]:
+def multistart(
+    objective: Any,
+    make_optimizer: Callable[[], GradientTransformation] | GradientTransformation,
+    starts: np.ndarray,
+    **solve_kwargs: Any,
+) -> tuple[SolveResult, list[SolveResult]]:
     """:func:`solve` from every row of ``starts``; the best is the lowest final loss.
 
     Args:
@@ -372,8 +441,11 @@ def multistart(objective: Any, make_optimizer: Callable[[], GradientTransformati
         raise ValueError("multistart needs at least one start")
     results = []
     for w0 in starts:
-        optimizer = (make_optimizer if isinstance(make_optimizer, GradientTransformation)
-                     else make_optimizer())
+        optimizer = (
+            make_optimizer
+            if isinstance(make_optimizer, GradientTransformation)
+            else make_optimizer()
+        )
         results.append(solve(objective, optimizer, w0, **solve_kwargs))
     pool = [r for r in results if r.status != "diverged"] or results
     best = min(pool, key=lambda r: r.loss if math.isfinite(r.loss) else math.inf)
