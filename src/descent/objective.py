@@ -177,21 +177,8 @@ def _min_norm_solve(a: np.ndarray, b: np.ndarray, n: int) -> tuple[np.ndarray, i
 
 
 def _residual_ss(X: np.ndarray, y: np.ndarray, w: np.ndarray, chunks) -> float:
-    """``sum((y - X w)^2)`` over row chunks; ``inf`` on overflow (no warnings).
-
-    One preallocated residual buffer for all chunks (no per-chunk temporaries for float64 X).
-    """
-    total = 0.0
-    if not chunks:
-        return total
-    res = np.empty(max(stop - start for start, stop in chunks))
-    with np.errstate(over="ignore", invalid="ignore"):
-        for start, stop in chunks:
-            r = res[: stop - start]
-            np.matmul(np.asarray(X[start:stop], dtype=np.float64), w, out=r)
-            np.subtract(np.asarray(y[start:stop], dtype=np.float64), r, out=r)
-            total += float(r @ r)
-    return total if np.isfinite(total) else float("inf")
+    """``sum((y - X w)^2)`` over row chunks; ``inf`` on overflow (no warnings)."""
+    return float(_residual_ss_many(X, y, np.asarray(w, dtype=np.float64)[None, :], chunks)[0])
 
 
 def gram_stats(X: np.ndarray, y: np.ndarray, chunk_rows: int = 1 << 20) -> GramStats:
@@ -460,11 +447,18 @@ def losses_in_original_units(
 
 
 def _residual_ss_many(X: np.ndarray, y: np.ndarray, W: np.ndarray, chunks) -> np.ndarray:
-    """``sum((y - X w_i)^2)`` for every row ``w_i`` of W, over row chunks; inf on overflow."""
+    """``sum((y - X w_i)^2)`` for every row ``w_i`` of W, over row chunks; inf on overflow.
+
+    One preallocated residual buffer for all chunks (no per-chunk temporaries for float64 X).
+    """
     total = np.zeros(W.shape[0])
+    if not chunks:
+        return total
+    res = np.empty((max(stop - start for start, stop in chunks), W.shape[0]))
     with np.errstate(over="ignore", invalid="ignore"):
         for start, stop in chunks:
-            r = np.asarray(X[start:stop], dtype=np.float64) @ W.T
+            r = res[: stop - start]
+            np.matmul(np.asarray(X[start:stop], dtype=np.float64), W.T, out=r)
             np.subtract(np.asarray(y[start:stop], dtype=np.float64)[:, None], r, out=r)
             total += np.einsum("ij,ij->j", r, r)
     return np.where(np.isfinite(total), total, np.inf)
