@@ -450,6 +450,7 @@ def _conditioning(ds: Mapping) -> dict[str, str] | None:
         "mu": fmt_num(ref.get("mu"), 4),
         "kappa": fmt_num(ref.get("kappa"), 4),
         "limit": fmt_num(limit, 4),
+        "kappa_raw": fmt_num(ref.get("kappa_unstandardized"), 4),
     }
 
 
