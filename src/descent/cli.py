@@ -51,27 +51,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _validated_frame(table: Path, spec_path: Path) -> tuple[Any, dict]:
-    """The table typed and validated against the spec (any table, not only the spec's own).
-
-    The steps of :func:`descent.ingest.ingest_and_validate` with the table given explicitly.
-    """
-    from descent.ingest import parse_table, read_table, validate
+    """The table typed and validated against the spec (any table, not only the spec's own)."""
+    from descent.ingest import ingest_and_validate
     from descent.spec import load_spec
 
     spec = load_spec(spec_path)
     if spec["model"] is None:
         raise CommandError(f"{spec_path}: model: none, nothing to fit ({spec.get('why')})")
-    raw = read_table(table, spec)
-    parsed = parse_table(raw, spec)
-    outcome = validate(
-        parsed.frame,
-        spec,
-        table,
-        parse_failures=parsed.failures,
-        lines=parsed.lines,
-        header_line=parsed.header_line,
-        texts=raw.frame if raw.format != "parquet" else None,
-    )
+    outcome = ingest_and_validate(spec_path, table=table, spec=spec)
     outcome.raise_if_failed()
     return outcome.kept, spec
 

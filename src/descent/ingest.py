@@ -513,13 +513,17 @@ def ingest(table_path: str | Path, spec: dict) -> pd.DataFrame:
 # everything
 
 
-def ingest_and_validate(spec_path: str | Path) -> ValidationOutcome:
+def ingest_and_validate(
+    spec_path: str | Path, table: str | Path | None = None, spec: dict | None = None
+) -> ValidationOutcome:
     """Spec -> table -> parse -> validate, in memory; parse and schema failures in one report.
 
-    The outcome is returned even when it failed (see `ValidationOutcome.ok`).
+    ``table`` defaults to the spec's own table (any table with the spec's columns may be
+    given); ``spec`` to the loaded ``spec_path``. The outcome is returned even when it failed
+    (see `ValidationOutcome.ok`).
     """
-    spec = load_spec(spec_path)
-    table = find_table(spec_path, spec)
+    spec = load_spec(spec_path) if spec is None else spec
+    table = find_table(spec_path, spec) if table is None else Path(table)
     with ThreadPoolExecutor(max_workers=1) as pool:  # hashing overlaps reading (GIL released)
         sha = pool.submit(file_sha256, table)
         raw = read_table(table, spec)
