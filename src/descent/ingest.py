@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from descent.files import atomic_path, write_json
 from descent.schema import (
     LINE_COLUMN,
     Failure,
@@ -558,27 +558,23 @@ def run_ingest_validate(
     except ValidationFailed as exc:  # unreadable table: still leave a report for review
         spec = load_spec(spec_path)
         table = find_table(spec_path, spec)
-        _write_json(failure_report(spec, table, exc.failures, file_sha256(table)), out_json)
+        write_json(out_json, failure_report(spec, table, exc.failures, file_sha256(table)))
         raise
-    _write_json(outcome.report, out_json)
+    write_json(out_json, outcome.report)
     if out_rejected is not None:
-        outcome.rejected.to_csv(out_rejected, index=False)
+        with atomic_path(out_rejected) as tmp:
+            outcome.rejected.to_csv(tmp, index=False)
     outcome.raise_if_failed()
     _write_parquet(outcome.kept, out_parquet)
     return outcome
-
-
-def _write_json(report: dict, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _write_parquet(frame: pd.DataFrame, path: str | Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
 
 
 # ---------------------------------------------------------------------------------------------

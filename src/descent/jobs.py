@@ -11,69 +11,19 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import os
 import sys
-import tempfile
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from descent.files import atomic_path, clean_json, write_json, write_npz
 
-@contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` only on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*"):  # left by a job killed mid-write
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; results are meant to be shared
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+__all__ = ["atomic_path", "clean_json", "run_stage", "write_json", "write_npz"]
 
 
-def write_json(path: str | Path, data: Any) -> None:
-    """Atomic, stable JSON: sorted keys, full float precision, NaN/inf as null."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(
-            json.dumps(clean_json(data), indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-
-
-def clean_json(value: Any) -> Any:
-    """NumPy scalars to Python, non-finite floats to None (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean_json(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return clean_json(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
-def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
-    """Atomic ``np.savez`` (uncompressed: these are small and read often)."""
-    with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **arrays)
-
-
-UMASK = os.umask(0)
-os.umask(UMASK)  # read once: the umask can only be read by setting it
 CHUNK_ROWS = 1 << 18  # rows per chunk when streaming a large design (2 MiB per column)
 
 
@@ -214,15 +164,9 @@ def fit_stage(
 
 def validate_stage(spec: str, parquet_out: str, report_out: str, rejected_out: str) -> None:
     """Parse and validate one table; every failure at once, nothing dropped unless quarantined."""
-    from descent.ingest import ingest_and_validate
+    from descent.ingest import run_ingest_validate
 
-    outcome = ingest_and_validate(spec)
-    write_json(report_out, outcome.report)
-    with atomic_path(rejected_out) as tmp:
-        outcome.rejected.to_csv(tmp, index=False)
-    outcome.raise_if_failed()
-    with atomic_path(parquet_out) as tmp:
-        outcome.kept.to_parquet(tmp, index=False)
+    run_ingest_validate(spec, parquet_out, report_out, rejected_out)
 
 
 def load_fits(fit_paths: list[str]) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:

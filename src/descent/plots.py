@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -23,6 +22,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+
+from descent.files import atomic_path
 
 __all__ = [
     "GAP_FLOOR",
@@ -78,20 +79,14 @@ def variant_styles(variants: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 def save_figure(fig: Figure, out_path: str | os.PathLike) -> Path:
     """Save ``fig`` as PNG to a temporary file next to ``out_path``, then rename it; close it."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}-", suffix=".png", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(out_path, suffix=".png") as tmp, open(tmp, "wb") as handle:
+            fig.savefig(
+                handle, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None}
+            )
     finally:
         plt.close(fig)
-    return out
+    return Path(out_path)
 
 
 def _styled(func: Callable[P, R]) -> Callable[P, R]:

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from typing import Any
 import jinja2
 import numpy as np
 from markupsafe import Markup
+
+from descent.files import atomic_path
 
 __all__ = [
     "DATASET_IMAGES",
@@ -341,17 +342,8 @@ def _summary_row(dataset: str, variant: str, fit: Mapping | None) -> dict[str, A
 
 def _write_atomic(path: str | os.PathLike, text: str) -> None:
     """Write text to a temporary file in the same directory, then rename it over ``path``."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
 
 
 def _summary_csv(rows: Sequence[Mapping]) -> str:
