@@ -221,22 +221,26 @@ def read_pipe_table(path: Path) -> RawTable:
             continue
         fitted = _fit_row(cells, len(header))
         if fitted is None:
-            failures.append(
-                Failure(
-                    file,
-                    number,
-                    "",
-                    line.strip(),
-                    f"ragged row: {len(cells)} "
-                    f"cells, header (line {header_line}) has {len(header)}",
-                )
-            )
+            failures.append(_ragged(file, number, line.strip(), cells, header, header_line))
             continue
         rows.append(fitted)
         lines.append(number)
     if header is None:
         raise ValidationFailed(failures or [Failure(file, None, "", "", "no header row")])
     return _frame(path, "md", header, rows, lines, header_line, failures)
+
+
+def _ragged(
+    file: str, line: int, text: str, cells: list[str], header: list[str], header_line: int
+) -> Failure:
+    """A row whose cell count differs from the header's."""
+    return Failure(
+        file,
+        line,
+        "",
+        text,
+        f"ragged row: {len(cells)} cells, header (line {header_line}) has {len(header)}",
+    )
 
 
 def read_delimited(path: Path, delimiter: str) -> RawTable:
@@ -258,15 +262,7 @@ def read_delimited(path: Path, delimiter: str) -> RawTable:
             fitted = _fit_row(cells, len(header))
             if fitted is None:
                 failures.append(
-                    Failure(
-                        file,
-                        number,
-                        "",
-                        delimiter.join(record),
-                        f"ragged row: "
-                        f"{len(cells)} cells, header (line {header_line}) has "
-                        f"{len(header)}",
-                    )
+                    _ragged(file, number, delimiter.join(record), cells, header, header_line)
                 )
                 continue
             rows.append(fitted)
