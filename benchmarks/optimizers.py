@@ -374,6 +374,20 @@ def _sgd(cls, kind: str, eta0: float, average: bool, epochs: int):
 # --- the three target checks ------------------------------------------------------------------
 
 
+def minibatch_epoch(prob: obj.LeastSquares, d: int, lr: float) -> Any:
+    """Exactly one epoch of mini-batch GD (batch BATCH) through the solver, from zero."""
+    return solve(
+        prob,
+        make_optimizer("minibatch", learning_rate=lr),
+        np.zeros(d),
+        batch_size=BATCH,
+        max_passes=1.0,
+        max_iter=10**9,
+        tol=0.0,
+        gtol=0.0,
+    )
+
+
 def epoch_vs_pass(cell: Cell) -> dict[str, float]:
     """Medians of one mini-batch epoch through solve and of one pass ``X.T @ (X @ w)``, measured
     interleaved (5 rounds: 3 passes, 1 epoch) so that a change of machine load hits both; plus
@@ -385,16 +399,7 @@ def epoch_vs_pass(cell: Cell) -> dict[str, float]:
     X, y, n = cell.X, cell.y, cell.n
 
     def epoch():
-        return solve(
-            prob,
-            make_optimizer("minibatch", learning_rate=lr),
-            np.zeros(cell.d),
-            batch_size=BATCH,
-            max_passes=1.0,
-            max_iter=10**9,
-            tol=0.0,
-            gtol=0.0,
-        )
+        return minibatch_epoch(prob, cell.d, lr)
 
     def gather():
         perm = np.random.default_rng(SEED).permutation(n)
@@ -429,16 +434,7 @@ def peak_memory(cell: Cell) -> dict[str, int]:
         if what == "gd":
             solve(prob, build("gd", prob), np.zeros(cell.d), max_iter=steps, tol=0.0, gtol=0.0)
         else:
-            solve(
-                prob,
-                make_optimizer("minibatch", learning_rate=0.5 / prob.lipschitz()),
-                np.zeros(cell.d),
-                batch_size=BATCH,
-                max_passes=1.0,
-                max_iter=10**9,
-                tol=0.0,
-                gtol=0.0,
-            )
+            minibatch_epoch(prob, cell.d, 0.5 / prob.lipschitz())
         out[what] = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return out
